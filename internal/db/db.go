@@ -1,0 +1,279 @@
+// Package db opens the SQL database posta keeps its state in (embedded SQLite by default, PostgreSQL
+// when several nodes share the data), applies the embedded, versioned schema migrations, and runs
+// transactions. It owns the small dialect differences between the two engines (placeholders, busy
+// retries, the writer connection of SQLite) so that every other package writes one portable SQL.
+//
+// It must not know about any table but its own schema_version: the schema files are embedded here,
+// but the packages that own the tables (directory, mailstore, ...) are the only ones that query them.
+package db
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// Engine names the SQL engine behind a DB.
+type Engine int
+
+const (
+	SQLite Engine = iota + 1
+	Postgres
+)
+
+func (e Engine) String() string {
+	switch e {
+	case SQLite:
+		return "sqlite"
+	case Postgres:
+		return "postgres"
+	}
+	return "unknown"
+}
+
+// DB is an open database. Reads go through Read (a pool); writes go through Tx, which on SQLite
+// uses a single writer connection so that writers queue in Go instead of spinning on SQLITE_BUSY.
+type DB struct {
+	Engine Engine
+	DSN    string
+
+	read  *sql.DB
+	write *sql.DB // same as read on PostgreSQL
+}
+
+// Open opens the database named by dsn: "sqlite:PATH" (or a path ending in .db) or
+// "postgres://..." / "postgresql://...". It does not migrate; call Migrate.
+func Open(ctx context.Context, dsn string) (*DB, error) {
+	switch {
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		return openPostgres(ctx, dsn)
+	case strings.HasPrefix(dsn, "sqlite:"):
+		return openSQLite(ctx, strings.TrimPrefix(dsn, "sqlite:"))
+	}
+	return nil, fmt.Errorf("db: unrecognised database %q: expected sqlite:PATH or postgres://", dsn)
+}
+
+func openSQLite(ctx context.Context, path string) (*DB, error) {
+	if path == "" {
+		return nil, errors.New("db: sqlite path is empty")
+	}
+	// synchronous=FULL: in WAL mode every commit fsyncs the WAL, so a commit is durable when
+	// it returns (house rule: nothing acknowledged is lost).
+	q := url.Values{}
+	for _, p := range []string{
+		"journal_mode(WAL)", "synchronous(FULL)", "foreign_keys(ON)", "busy_timeout(10000)",
+		"temp_store(MEMORY)", "cache_size(-32000)",
+	} {
+		q.Add("_pragma", p)
+	}
+	q.Set("_txlock", "immediate")
+	dsn := "file:" + path + "?" + q.Encode()
+	write, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("db: open sqlite %s: %w", path, err)
+	}
+	write.SetMaxOpenConns(1)
+	write.SetMaxIdleConns(1)
+	write.SetConnMaxLifetime(0)
+	if err := write.PingContext(ctx); err != nil {
+		write.Close()
+		return nil, fmt.Errorf("db: open sqlite %s: %w", path, err)
+	}
+	qr := url.Values{}
+	for _, p := range []string{"foreign_keys(ON)", "busy_timeout(10000)", "query_only(ON)", "cache_size(-32000)"} {
+		qr.Add("_pragma", p)
+	}
+	read, err := sql.Open("sqlite", "file:"+path+"?"+qr.Encode())
+	if err != nil {
+		write.Close()
+		return nil, fmt.Errorf("db: open sqlite %s: %w", path, err)
+	}
+	read.SetMaxOpenConns(8)
+	read.SetMaxIdleConns(8)
+	return &DB{Engine: SQLite, DSN: "sqlite:" + path, read: read, write: write}, nil
+}
+
+func openPostgres(ctx context.Context, dsn string) (*DB, error) {
+	pool, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("db: open postgres: %w", err)
+	}
+	pool.SetMaxOpenConns(32)
+	pool.SetMaxIdleConns(16)
+	pool.SetConnMaxIdleTime(5 * time.Minute)
+	if err := pool.PingContext(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("db: open postgres: %w", err)
+	}
+	return &DB{Engine: Postgres, DSN: dsn, read: pool, write: pool}, nil
+}
+
+// Close closes every connection.
+func (db *DB) Close() error {
+	err := db.read.Close()
+	if db.write != db.read {
+		err = errors.Join(err, db.write.Close())
+	}
+	return err
+}
+
+// Rebind rewrites the portable "?" placeholders of q into the engine's own ($1, $2, ... on
+// PostgreSQL). Question marks inside single-quoted literals are left alone.
+func (db *DB) Rebind(q string) string {
+	if db.Engine != Postgres || !strings.Contains(q, "?") {
+		return q
+	}
+	var b strings.Builder
+	b.Grow(len(q) + 8)
+	n, inQuote := 0, false
+	for i := 0; i < len(q); i++ {
+		c := q[i]
+		switch {
+		case c == '\'':
+			inQuote = !inQuote
+		case c == '?' && !inQuote:
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
+// Querier is what both *DB (reads) and *Tx offer.
+type Querier interface {
+	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
+	ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error)
+}
+
+// QueryContext runs a read query on the reader pool.
+func (db *DB) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	return db.read.QueryContext(ctx, db.Rebind(q), args...)
+}
+
+// QueryRowContext runs a read query returning one row on the reader pool.
+func (db *DB) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+	return db.read.QueryRowContext(ctx, db.Rebind(q), args...)
+}
+
+// ExecContext runs one statement on the writer, outside any explicit transaction.
+func (db *DB) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return db.write.ExecContext(ctx, db.Rebind(q), args...)
+}
+
+// Tx is a write transaction. Its methods take portable "?" queries.
+type Tx struct {
+	tx *sql.Tx
+	db *DB
+}
+
+// Engine is the engine of the database the transaction runs on.
+func (tx *Tx) Engine() Engine { return tx.db.Engine }
+
+func (tx *Tx) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	return tx.tx.QueryContext(ctx, tx.db.Rebind(q), args...)
+}
+
+func (tx *Tx) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+	return tx.tx.QueryRowContext(ctx, tx.db.Rebind(q), args...)
+}
+
+func (tx *Tx) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return tx.tx.ExecContext(ctx, tx.db.Rebind(q), args...)
+}
+
+// InsertID runs an INSERT ... RETURNING id statement and returns the id.
+func (tx *Tx) InsertID(ctx context.Context, q string, args ...any) (int64, error) {
+	var id int64
+	err := tx.QueryRowContext(ctx, q+" RETURNING id", args...).Scan(&id)
+	return id, err
+}
+
+// WriteTx runs fn in a write transaction and commits it; any error from fn, or a panic, rolls it
+// back. On PostgreSQL, a serialization failure or deadlock is retried a few times; fn must
+// therefore be safe to run again (it must not have side effects outside the transaction).
+func (db *DB) WriteTx(ctx context.Context, fn func(*Tx) error) error {
+	for attempt := 0; ; attempt++ {
+		err := db.writeTxOnce(ctx, fn)
+		if err == nil || attempt >= 4 || !db.retryable(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(attempt+1) * 10 * time.Millisecond):
+		}
+	}
+}
+
+func (db *DB) writeTxOnce(ctx context.Context, fn func(*Tx) error) (err error) {
+	sqlTx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("db: begin: %w", err)
+	}
+	tx := &Tx{tx: sqlTx, db: db}
+	defer func() {
+		if p := recover(); p != nil {
+			sqlTx.Rollback()
+			panic(p)
+		}
+		if err != nil {
+			sqlTx.Rollback()
+		}
+	}()
+	if err = fn(tx); err != nil {
+		return err
+	}
+	if err = sqlTx.Commit(); err != nil {
+		return fmt.Errorf("db: commit: %w", err)
+	}
+	return nil
+}
+
+func (db *DB) retryable(err error) bool {
+	if db.Engine == Postgres {
+		s := err.Error()
+		return strings.Contains(s, "SQLSTATE 40001") || strings.Contains(s, "SQLSTATE 40P01")
+	}
+	var se *sqlite.Error
+	return errors.As(err, &se) && (se.Code()&0xff == sqlite3.SQLITE_BUSY)
+}
+
+// IsUniqueViolation reports whether err is a unique-constraint violation on either engine.
+func IsUniqueViolation(err error) bool {
+	if err == nil {
+		return false
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		return se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+	}
+	return strings.Contains(err.Error(), "SQLSTATE 23505")
+}
+
+// IsForeignKeyViolation reports whether err is a foreign-key violation on either engine.
+func IsForeignKeyViolation(err error) bool {
+	if err == nil {
+		return false
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		return se.Code() == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY
+	}
+	return strings.Contains(err.Error(), "SQLSTATE 23503")
+}
+
+// Now is the time format posta stores: Unix milliseconds, portable across engines.
+func Now() int64 { return time.Now().UnixMilli() }

@@ -1,0 +1,96 @@
+package db_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/postamail/posta/internal/db"
+	"github.com/postamail/posta/internal/db/dbtest"
+)
+
+func TestMigrateIdempotentAndRefusesNewer(t *testing.T) {
+	ctx := context.Background()
+	for engine, dsn := range dbtest.DSNs(t) {
+		t.Run(engine, func(t *testing.T) {
+			d := dbtest.Open(t, dsn)
+			n, err := d.Migrate(ctx)
+			if err != nil || n != 0 {
+				t.Fatalf("second migrate applied %d, err %v; want 0, nil", n, err)
+			}
+			cur, latest, err := d.SchemaVersion(ctx)
+			if err != nil || cur != latest || cur < 1 {
+				t.Fatalf("version %d/%d err %v", cur, latest, err)
+			}
+			if _, err := d.ExecContext(ctx, `INSERT INTO schema_version (version, applied_at) VALUES (?, ?)`, latest+1, db.Now()); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := d.Migrate(ctx); !errors.Is(err, db.ErrNewerSchema) {
+				t.Fatalf("migrate on newer schema: %v, want ErrNewerSchema", err)
+			}
+		})
+	}
+}
+
+func TestWriteTxRollsBackAndClassifiesErrors(t *testing.T) {
+	ctx := context.Background()
+	dbtest.ForEach(t, func(t *testing.T, d *db.DB) {
+		boom := errors.New("boom")
+		err := d.WriteTx(ctx, func(tx *db.Tx) error {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO settings (key, value) VALUES (?, ?)`, "a", "1"); err != nil {
+				return err
+			}
+			return boom
+		})
+		if !errors.Is(err, boom) {
+			t.Fatalf("err = %v", err)
+		}
+		var n int
+		if err := d.QueryRowContext(ctx, `SELECT COUNT(*) FROM settings`).Scan(&n); err != nil || n != 0 {
+			t.Fatalf("rolled back tx left %d rows (%v)", n, err)
+		}
+		insert := func() error {
+			return d.WriteTx(ctx, func(tx *db.Tx) error {
+				_, err := tx.ExecContext(ctx, `INSERT INTO settings (key, value) VALUES (?, ?)`, "k", "v")
+				return err
+			})
+		}
+		if err := insert(); err != nil {
+			t.Fatal(err)
+		}
+		if err := insert(); !db.IsUniqueViolation(err) {
+			t.Fatalf("duplicate insert: %v, want unique violation", err)
+		}
+		err = d.WriteTx(ctx, func(tx *db.Tx) error {
+			_, err := tx.ExecContext(ctx, `INSERT INTO domains (tenant_id, name, created_at) VALUES (?, ?, ?)`, 999, "x.test", db.Now())
+			return err
+		})
+		if !db.IsForeignKeyViolation(err) {
+			t.Fatalf("fk insert: %v, want foreign key violation", err)
+		}
+	})
+}
+
+func TestRebind(t *testing.T) {
+	pg := &db.DB{Engine: db.Postgres}
+	lite := &db.DB{Engine: db.SQLite}
+	tests := []struct{ in, pg string }{
+		{"SELECT 1", "SELECT 1"},
+		{"a = ? AND b = ?", "a = $1 AND b = $2"},
+		{"x = '?' AND y = ?", "x = '?' AND y = $1"},
+	}
+	for _, tt := range tests {
+		if got := pg.Rebind(tt.in); got != tt.pg {
+			t.Errorf("pg Rebind(%q) = %q, want %q", tt.in, got, tt.pg)
+		}
+		if got := lite.Rebind(tt.in); got != tt.in {
+			t.Errorf("sqlite Rebind(%q) = %q", tt.in, got)
+		}
+	}
+}
+
+func TestOpenRejectsUnknownDSN(t *testing.T) {
+	if _, err := db.Open(context.Background(), "mysql://x"); err == nil {
+		t.Fatal("want error for mysql DSN")
+	}
+}

@@ -1,0 +1,328 @@
+package mailstore
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/postamail/posta/internal/blob"
+	"github.com/postamail/posta/internal/changes"
+	"github.com/postamail/posta/internal/db"
+	"github.com/postamail/posta/internal/message"
+)
+
+// Delivery is one message to store in one or more mailboxes. The content is stored once, whatever
+// the number of targets.
+type Delivery struct {
+	Raw    []byte
+	Parsed *message.Parsed // parsed from Raw when nil
+	// InternalDate defaults to now.
+	InternalDate time.Time
+	Targets      []Target
+}
+
+// Target is one mailbox a delivery goes to.
+type Target struct {
+	AccountID int64
+	// MailboxID selects the mailbox; when 0, Mailbox names it ("" means INBOX).
+	MailboxID int64
+	Mailbox   string
+	Flags     Flags
+	Keywords  []string
+	// IgnoreQuota stores even over quota (system messages such as quota warnings).
+	IgnoreQuota bool
+}
+
+// TargetResult is the outcome of one target. Err is ErrOverQuota, ErrNoMailbox, ErrNoAccount or
+// ErrAccountClosed when that target alone failed; the others still got the message.
+type TargetResult struct {
+	Err         error
+	MailboxID   int64
+	UIDValidity uint32
+	UID         uint32
+	ModSeq      int64
+	// UsedBefore and UsedAfter are the account's usage in bytes around this delivery, and
+	// QuotaBytes its limit, so that callers can warn at thresholds.
+	UsedBefore, UsedAfter, QuotaBytes int64
+}
+
+type commitReq struct {
+	d      *Delivery
+	meta   []byte
+	header []byte
+	staged *blob.Staged
+	res    []TargetResult
+	err    error
+	done   chan struct{}
+}
+
+// Deliver stores d durably and returns one result per target. It returns only after the blob
+// and the rows of every successful target are on disk. The error is non-nil only when nothing
+// was stored (bad input, I/O or database failure).
+func (s *Store) Deliver(ctx context.Context, d *Delivery) ([]TargetResult, error) {
+	if len(d.Targets) == 0 {
+		return nil, errors.New("mailstore: delivery without targets")
+	}
+	if d.Parsed == nil {
+		p, err := message.Parse(d.Raw)
+		if err != nil {
+			return nil, fmt.Errorf("mailstore: parse: %w", err)
+		}
+		d.Parsed = p
+	}
+	if d.InternalDate.IsZero() {
+		d.InternalDate = time.Now()
+	}
+	meta, err := json.Marshal(d.Parsed)
+	if err != nil {
+		return nil, fmt.Errorf("mailstore: encode meta: %w", err)
+	}
+	header := d.Raw
+	if d.Parsed.Body != nil && d.Parsed.Body.BodyStart <= int64(len(d.Raw)) {
+		header = d.Raw[:d.Parsed.Body.BodyStart]
+	}
+	// Stage the blob in the caller's goroutine, so that concurrent deliveries write in parallel;
+	// the committer makes them durable together.
+	staged, err := s.blobs.Stage(ctx, bytes.NewReader(d.Raw))
+	if err != nil {
+		return nil, fmt.Errorf("mailstore: write blob: %w", err)
+	}
+	req := &commitReq{d: d, meta: meta, header: header, staged: staged, done: make(chan struct{})}
+	s.closeMu.RLock()
+	if s.closed {
+		s.closeMu.RUnlock()
+		return nil, ErrClosed
+	}
+	select {
+	case s.reqs <- req:
+		s.closeMu.RUnlock()
+	case <-ctx.Done():
+		s.closeMu.RUnlock()
+		return nil, ctx.Err()
+	}
+	// Once queued, the request is committed whatever the caller does: wait for it so that the
+	// answer given to the client is the truth.
+	<-req.done
+	return req.res, req.err
+}
+
+// Append stores one message in one mailbox (IMAP APPEND).
+func (s *Store) Append(ctx context.Context, accountID, mailboxID int64, raw []byte, flags Flags, keywords []string, date time.Time) (TargetResult, error) {
+	if mailboxID == 0 {
+		return TargetResult{}, ErrNoMailbox
+	}
+	res, err := s.Deliver(ctx, &Delivery{Raw: raw, InternalDate: date, Targets: []Target{{
+		AccountID: accountID, MailboxID: mailboxID, Flags: flags, Keywords: keywords,
+	}}})
+	if err != nil {
+		return TargetResult{}, err
+	}
+	return res[0], res[0].Err
+}
+
+func (s *Store) committer() {
+	defer close(s.done)
+	for {
+		var first *commitReq
+		select {
+		case first = <-s.reqs:
+		case <-s.stop:
+			// Drain what was queued before Close.
+			for {
+				select {
+				case r := <-s.reqs:
+					s.commitBatch([]*commitReq{r})
+				default:
+					return
+				}
+			}
+		}
+		batch := []*commitReq{first}
+	fill:
+		for len(batch) < s.maxBatch {
+			select {
+			case r := <-s.reqs:
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		s.commitBatch(batch)
+	}
+}
+
+func (s *Store) commitBatch(batch []*commitReq) {
+	ctx := context.Background()
+	defer func() {
+		for _, r := range batch {
+			close(r.done)
+		}
+	}()
+	staged := make([]*blob.Staged, len(batch))
+	for i, r := range batch {
+		staged[i] = r.staged
+	}
+	if err := s.blobs.Sync(ctx, staged...); err != nil {
+		for _, r := range batch {
+			r.err = fmt.Errorf("mailstore: sync blobs: %w", err)
+		}
+		return
+	}
+	var published []changes.Change
+	err := s.db.WriteTx(ctx, func(tx *db.Tx) error {
+		published = published[:0]
+		for _, r := range batch {
+			if err := applyDelivery(ctx, tx, r, &published); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil && len(batch) > 1 {
+		// One bad request must not sink the others: retry each alone.
+		s.log.Warn("mailstore: batch commit failed, retrying one by one", "n", len(batch), "err", err)
+		for _, r := range batch {
+			var one []changes.Change
+			r.err = s.db.WriteTx(ctx, func(tx *db.Tx) error {
+				one = one[:0]
+				return applyDelivery(ctx, tx, r, &one)
+			})
+			if r.err == nil {
+				s.bus.Publish(one...)
+			} else {
+				r.res = nil
+			}
+		}
+		return
+	}
+	if err != nil {
+		for _, r := range batch {
+			r.err, r.res = err, nil
+		}
+		return
+	}
+	s.bus.Publish(published...)
+}
+
+// applyDelivery inserts one request's targets inside tx, recording per-target refusals in
+// r.res. It returns an error only for database failures.
+func applyDelivery(ctx context.Context, tx *db.Tx, r *commitReq, published *[]changes.Change) error {
+	d := r.d
+	size := int64(len(d.Raw))
+	ref := r.staged.Ref()
+	var blobID int64
+	if err := tx.QueryRowContext(ctx, `INSERT INTO blobs (key, size, refs, created_at) VALUES (?, ?, 0, ?)
+		ON CONFLICT (key) DO UPDATE SET refs = blobs.refs RETURNING id`, ref.Key, ref.Size, db.Now()).Scan(&blobID); err != nil {
+		return fmt.Errorf("mailstore: blob row: %w", err)
+	}
+	p := d.Parsed
+	var sentDate int64
+	if !p.Date.IsZero() {
+		sentDate = p.Date.UnixMilli()
+	}
+	from, to, cc := addrText(p.Envelope.From), addrText(p.Envelope.To), addrText(p.Envelope.Cc)
+	r.res = make([]TargetResult, len(d.Targets))
+	stored := 0
+	for i, t := range d.Targets {
+		res := &r.res[i]
+		var used, quota int64
+		var status string
+		err := tx.QueryRowContext(ctx, `SELECT a.used_bytes, c.quota_bytes, a.status FROM accounts a JOIN cos c ON c.id = a.cos_id WHERE a.id = ?`, t.AccountID).Scan(&used, &quota, &status)
+		if errors.Is(err, sql.ErrNoRows) {
+			res.Err = ErrNoAccount
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		res.UsedBefore, res.UsedAfter, res.QuotaBytes = used, used, quota
+		if status == "closed" {
+			res.Err = ErrAccountClosed
+			continue
+		}
+		if !t.IgnoreQuota && used+size > quota {
+			res.Err = ErrOverQuota
+			continue
+		}
+		mbq, arg := `SELECT id FROM mailboxes WHERE account_id = ? AND id = ?`, any(t.MailboxID)
+		if t.MailboxID == 0 {
+			name := t.Mailbox
+			if name == "" {
+				name = Inbox
+			}
+			if name, err = NormalizeName(name); err != nil {
+				res.Err = err
+				continue
+			}
+			mbq, arg = `SELECT id FROM mailboxes WHERE account_id = ? AND name = ?`, name
+		}
+		var mbID int64
+		err = tx.QueryRowContext(ctx, mbq, t.AccountID, arg).Scan(&mbID)
+		if errors.Is(err, sql.ErrNoRows) {
+			res.Err = ErrNoMailbox
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		var modseq int64
+		if err := tx.QueryRowContext(ctx, `UPDATE accounts SET modseq = modseq + 1, used_bytes = used_bytes + ?, used_messages = used_messages + 1 WHERE id = ? RETURNING modseq`,
+			size, t.AccountID).Scan(&modseq); err != nil {
+			return err
+		}
+		unseen := 1
+		if t.Flags&FlagSeen != 0 {
+			unseen = 0
+		}
+		var uid, uv int64
+		if err := tx.QueryRowContext(ctx, `UPDATE mailboxes SET uidnext = uidnext + 1, msg_count = msg_count + 1, unseen_count = unseen_count + ?,
+			msg_size = msg_size + ?, highest_modseq = ? WHERE id = ? RETURNING uidnext - 1, uidvalidity`, unseen, size, modseq, mbID).Scan(&uid, &uv); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO messages (mailbox_id, uid, modseq, flags, keywords, internal_date, size, blob_id, sent_date, subject, from_addr, to_addr, cc_addr, message_id, header, meta)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			mbID, uid, modseq, int64(t.Flags), joinKeywords(normKeywords(t.Keywords)), d.InternalDate.UnixMilli(), size, blobID,
+			sentDate, p.Subject, from, to, cc, p.MessageID, r.header, r.meta); err != nil {
+			return fmt.Errorf("mailstore: insert message: %w", err)
+		}
+		*res = TargetResult{MailboxID: mbID, UIDValidity: uint32(uv), UID: uint32(uid), ModSeq: modseq,
+			UsedBefore: used, UsedAfter: used + size, QuotaBytes: quota}
+		*published = append(*published, changes.Change{AccountID: t.AccountID, MailboxID: mbID, ModSeq: modseq})
+		stored++
+	}
+	if stored > 0 {
+		if _, err := tx.ExecContext(ctx, `UPDATE blobs SET refs = refs + ? WHERE id = ?`, stored, blobID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// addrText renders envelope addresses as searchable text: "Name <mailbox@host>, ...".
+func addrText(as []message.Address) string {
+	var b strings.Builder
+	for _, a := range as {
+		if a.Host == "" {
+			continue // group markers
+		}
+		if b.Len() > 0 {
+			b.WriteString(", ")
+		}
+		if a.Name != "" {
+			b.WriteString(a.Name)
+			b.WriteString(" <")
+		}
+		b.WriteString(a.Mailbox)
+		b.WriteByte('@')
+		b.WriteString(a.Host)
+		if a.Name != "" {
+			b.WriteByte('>')
+		}
+	}
+	return b.String()
+}

@@ -1,0 +1,505 @@
+package mailstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+
+	"time"
+
+	"github.com/postamail/posta/internal/changes"
+	"github.com/postamail/posta/internal/db"
+	"github.com/postamail/posta/internal/message"
+)
+
+// Message is one message row. Header and Meta are loaded only when asked for.
+type Message struct {
+	ID           int64
+	MailboxID    int64
+	UID          uint32
+	ModSeq       int64
+	Flags        Flags
+	Keywords     []string
+	InternalDate time.Time
+	Size         int64
+	BlobKey      string
+
+	// Header is the raw top-level header block, including the empty line.
+	Header []byte
+	// Parsed is the metadata computed at delivery (envelope, body structure, ...); never
+	// re-parsed from the body.
+	Parsed *message.Parsed
+}
+
+// FlagNames returns the IMAP names of the message's flags and keywords.
+func (m *Message) FlagNames() []string {
+	return append(m.Flags.Names(), m.Keywords...)
+}
+
+// Fields selects the optional parts of a Message that a read loads.
+type Fields int
+
+const (
+	WithHeader Fields = 1 << iota
+	WithMeta
+)
+
+// UIDs returns the sorted UIDs of a mailbox: an IMAP session's view is built from it.
+func (s *Store) UIDs(ctx context.Context, mailboxID int64) ([]uint32, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT uid FROM messages WHERE mailbox_id = ? ORDER BY uid`, mailboxID)
+	if err != nil {
+		return nil, fmt.Errorf("mailstore: uids: %w", err)
+	}
+	defer rows.Close()
+	out := make([]uint32, 0, 64)
+	for rows.Next() {
+		var u uint32
+		if err := rows.Scan(&u); err != nil {
+			return nil, err
+		}
+		out = append(out, u)
+	}
+	return out, rows.Err()
+}
+
+// Messages calls fn for each message of the mailbox whose UID is in uids (sorted ascending), in
+// UID order. A nil uids means every message.
+func (s *Store) Messages(ctx context.Context, mailboxID int64, uids []uint32, f Fields, fn func(*Message) error) error {
+	cols := `m.id, m.mailbox_id, m.uid, m.modseq, m.flags, m.keywords, m.internal_date, m.size, b.key`
+	if f&WithHeader != 0 {
+		cols += `, m.header`
+	}
+	if f&WithMeta != 0 {
+		cols += `, m.meta`
+	}
+	q := `SELECT ` + cols + ` FROM messages m JOIN blobs b ON b.id = m.blob_id WHERE m.mailbox_id = ?`
+	args := []any{mailboxID}
+	if uids != nil {
+		if len(uids) == 0 {
+			return nil
+		}
+		q += ` AND m.uid BETWEEN ? AND ?`
+		args = append(args, uids[0], uids[len(uids)-1])
+	}
+	rows, err := s.db.QueryContext(ctx, q+` ORDER BY m.uid`, args...)
+	if err != nil {
+		return fmt.Errorf("mailstore: messages: %w", err)
+	}
+	defer rows.Close()
+	// The range query may return UIDs not asked for; walk both sorted lists together.
+	j := 0
+	for rows.Next() {
+		var m Message
+		var kw string
+		var idate int64
+		var meta []byte
+		dst := []any{&m.ID, &m.MailboxID, &m.UID, &m.ModSeq, &m.Flags, &kw, &idate, &m.Size, &m.BlobKey}
+		if f&WithHeader != 0 {
+			dst = append(dst, &m.Header)
+		}
+		if f&WithMeta != 0 {
+			dst = append(dst, &meta)
+		}
+		if err := rows.Scan(dst...); err != nil {
+			return err
+		}
+		if uids != nil {
+			for j < len(uids) && uids[j] < m.UID {
+				j++
+			}
+			if j == len(uids) {
+				break
+			}
+			if uids[j] != m.UID {
+				continue
+			}
+		}
+		m.Keywords = splitKeywords(kw)
+		m.InternalDate = time.UnixMilli(idate)
+		if meta != nil {
+			m.Parsed = new(message.Parsed)
+			if err := json.Unmarshal(meta, m.Parsed); err != nil {
+				return fmt.Errorf("mailstore: message %d meta: %w", m.ID, err)
+			}
+		}
+		if err := fn(&m); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// OpenBody opens the raw content of a message for reading.
+func (s *Store) OpenBody(ctx context.Context, blobKey string) (io.ReadSeekCloser, error) {
+	return s.blobs.Open(ctx, blobKey)
+}
+
+// ChangedSince returns the messages of the mailbox whose MODSEQ is above modseq (flags only),
+// and the UIDs expunged since then (from tombstones), both in UID order.
+func (s *Store) ChangedSince(ctx context.Context, mailboxID, modseq int64) (changed []*Message, vanished []uint32, err error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, uid, modseq, flags, keywords FROM messages WHERE mailbox_id = ? AND modseq > ? ORDER BY uid`, mailboxID, modseq)
+	if err != nil {
+		return nil, nil, fmt.Errorf("mailstore: changed: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		m := &Message{MailboxID: mailboxID}
+		var kw string
+		if err := rows.Scan(&m.ID, &m.UID, &m.ModSeq, &m.Flags, &kw); err != nil {
+			return nil, nil, err
+		}
+		m.Keywords = splitKeywords(kw)
+		changed = append(changed, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, err
+	}
+	vrows, err := s.db.QueryContext(ctx, `SELECT uid FROM expunged WHERE mailbox_id = ? AND modseq > ? ORDER BY uid`, mailboxID, modseq)
+	if err != nil {
+		return nil, nil, fmt.Errorf("mailstore: vanished: %w", err)
+	}
+	defer vrows.Close()
+	for vrows.Next() {
+		var u uint32
+		if err := vrows.Scan(&u); err != nil {
+			return nil, nil, err
+		}
+		vanished = append(vanished, u)
+	}
+	return changed, vanished, vrows.Err()
+}
+
+// FlagChange is the state of one message after StoreFlags.
+type FlagChange struct {
+	UID      uint32
+	ModSeq   int64
+	Flags    Flags
+	Keywords []string
+}
+
+// StoreFlags changes the flags of the given UIDs (sorted). Messages whose MODSEQ is above
+// unchangedSince (when > 0) are left alone and returned in failed (RFC 7162 §3.1.3). Messages
+// whose flags do not actually change keep their MODSEQ and are not returned in changed.
+func (s *Store) StoreFlags(ctx context.Context, accountID, mailboxID int64, uids []uint32, op FlagOp, flags Flags, keywords []string, unchangedSince int64) (changed []FlagChange, failed []uint32, err error) {
+	if len(uids) == 0 {
+		return nil, nil, nil
+	}
+	keywords = normKeywords(keywords)
+	var modseq int64
+	err = s.db.WriteTx(ctx, func(tx *db.Tx) error {
+		changed, failed, modseq = nil, nil, 0
+		rows, err := tx.QueryContext(ctx, `SELECT uid, modseq, flags, keywords FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid`,
+			mailboxID, uids[0], uids[len(uids)-1])
+		if err != nil {
+			return err
+		}
+		type cur struct {
+			uid    uint32
+			modseq int64
+			flags  Flags
+			kw     []string
+		}
+		var todo []cur
+		j := 0
+		for rows.Next() {
+			var c cur
+			var kw string
+			if err := rows.Scan(&c.uid, &c.modseq, &c.flags, &kw); err != nil {
+				rows.Close()
+				return err
+			}
+			for j < len(uids) && uids[j] < c.uid {
+				j++
+			}
+			if j < len(uids) && uids[j] == c.uid {
+				c.kw = splitKeywords(kw)
+				todo = append(todo, c)
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		var unseenDelta int64
+		for _, c := range todo {
+			if unchangedSince > 0 && c.modseq > unchangedSince {
+				failed = append(failed, c.uid)
+				continue
+			}
+			nf, nkw := applyFlags(op, c.flags, c.kw, flags, keywords)
+			if nf == c.flags && slices.Equal(nkw, c.kw) {
+				continue
+			}
+			if modseq == 0 {
+				if modseq, err = bumpModSeq(ctx, tx, accountID); err != nil {
+					return err
+				}
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE messages SET flags = ?, keywords = ?, modseq = ? WHERE mailbox_id = ? AND uid = ?`,
+				int64(nf), joinKeywords(nkw), modseq, mailboxID, c.uid); err != nil {
+				return err
+			}
+			if c.flags&FlagSeen != 0 && nf&FlagSeen == 0 {
+				unseenDelta++
+			} else if c.flags&FlagSeen == 0 && nf&FlagSeen != 0 {
+				unseenDelta--
+			}
+			changed = append(changed, FlagChange{UID: c.uid, ModSeq: modseq, Flags: nf, Keywords: nkw})
+		}
+		if modseq != 0 {
+			_, err = tx.ExecContext(ctx, `UPDATE mailboxes SET highest_modseq = ?, unseen_count = unseen_count + ? WHERE id = ?`, modseq, unseenDelta, mailboxID)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("mailstore: store flags: %w", err)
+	}
+	if modseq != 0 {
+		s.bus.Publish(changes.Change{AccountID: accountID, MailboxID: mailboxID, ModSeq: modseq})
+	}
+	return changed, failed, nil
+}
+
+// Expunge removes messages from a mailbox: the given UIDs if uids is non-nil (only those that
+// have \Deleted, as UID EXPUNGE requires), else every message with \Deleted. It returns the
+// expunged UIDs in order and leaves tombstones for QRESYNC.
+func (s *Store) Expunge(ctx context.Context, accountID, mailboxID int64, uids []uint32) ([]uint32, error) {
+	return s.removeMessages(ctx, accountID, mailboxID, uids, true)
+}
+
+func (s *Store) removeMessages(ctx context.Context, accountID, mailboxID int64, uids []uint32, onlyDeleted bool) ([]uint32, error) {
+	var out []uint32
+	var modseq int64
+	err := s.db.WriteTx(ctx, func(tx *db.Tx) error {
+		var err error
+		out, modseq, err = removeMessagesTx(ctx, tx, accountID, mailboxID, uids, onlyDeleted)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("mailstore: expunge: %w", err)
+	}
+	if len(out) > 0 {
+		s.bus.Publish(changes.Change{AccountID: accountID, MailboxID: mailboxID, ModSeq: modseq})
+	}
+	return out, nil
+}
+
+func removeMessagesTx(ctx context.Context, tx *db.Tx, accountID, mailboxID int64, uids []uint32, onlyDeleted bool) ([]uint32, int64, error) {
+	q := `SELECT uid, size, flags, blob_id FROM messages WHERE mailbox_id = ?`
+	args := []any{mailboxID}
+	if onlyDeleted {
+		q += ` AND (flags & ?) <> 0`
+		args = append(args, int64(FlagDeleted))
+	}
+	if uids != nil {
+		if len(uids) == 0 {
+			return nil, 0, nil
+		}
+		q += ` AND uid BETWEEN ? AND ?`
+		args = append(args, uids[0], uids[len(uids)-1])
+	}
+	rows, err := tx.QueryContext(ctx, q+` ORDER BY uid`, args...)
+	if err != nil {
+		return nil, 0, err
+	}
+	type victim struct {
+		uid    uint32
+		size   int64
+		flags  Flags
+		blobID int64
+	}
+	var vs []victim
+	for rows.Next() {
+		var v victim
+		if err := rows.Scan(&v.uid, &v.size, &v.flags, &v.blobID); err != nil {
+			rows.Close()
+			return nil, 0, err
+		}
+		if uids != nil {
+			if _, found := slices.BinarySearch(uids, v.uid); !found {
+				continue
+			}
+		}
+		vs = append(vs, v)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, 0, err
+	}
+	if len(vs) == 0 {
+		return nil, 0, nil
+	}
+	modseq, err := bumpModSeq(ctx, tx, accountID)
+	if err != nil {
+		return nil, 0, err
+	}
+	out := make([]uint32, 0, len(vs))
+	var size, unseen int64
+	blobRefs := map[int64]int64{}
+	for _, v := range vs {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM messages WHERE mailbox_id = ? AND uid = ?`, mailboxID, v.uid); err != nil {
+			return nil, 0, err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO expunged (mailbox_id, uid, modseq) VALUES (?, ?, ?)`, mailboxID, v.uid, modseq); err != nil {
+			return nil, 0, err
+		}
+		out = append(out, v.uid)
+		size += v.size
+		if v.flags&FlagSeen == 0 {
+			unseen++
+		}
+		blobRefs[v.blobID]++
+	}
+	for id, n := range blobRefs {
+		if _, err := tx.ExecContext(ctx, `UPDATE blobs SET refs = refs - ? WHERE id = ?`, n, id); err != nil {
+			return nil, 0, err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE mailboxes SET msg_count = msg_count - ?, unseen_count = unseen_count - ?, msg_size = msg_size - ?, highest_modseq = ? WHERE id = ?`,
+		len(out), unseen, size, modseq, mailboxID); err != nil {
+		return nil, 0, err
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE accounts SET used_bytes = used_bytes - ?, used_messages = used_messages - ? WHERE id = ?`, size, len(out), accountID)
+	return out, modseq, err
+}
+
+// CopyResult maps source UIDs to the UIDs of the copies (COPYUID, RFC 4315).
+type CopyResult struct {
+	UIDValidity uint32
+	Src, Dst    []uint32
+}
+
+// Copy copies messages (UIDs sorted) to another mailbox of the same account, sharing their
+// blobs. With move, the originals are expunged in the same transaction (RFC 6851). The whole copy
+// is refused with ErrOverQuota when it does not fit.
+func (s *Store) Copy(ctx context.Context, accountID, srcID, dstID int64, uids []uint32, move bool) (*CopyResult, error) {
+	if len(uids) == 0 {
+		return &CopyResult{}, nil
+	}
+	var res CopyResult
+	var pub []changes.Change
+	err := s.db.WriteTx(ctx, func(tx *db.Tx) error {
+		res, pub = CopyResult{}, nil
+		var uv int64
+		err := tx.QueryRowContext(ctx, `SELECT uidvalidity FROM mailboxes WHERE id = ? AND account_id = ?`, dstID, accountID).Scan(&uv)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNoMailbox
+		}
+		if err != nil {
+			return err
+		}
+		res.UIDValidity = uint32(uv)
+		rows, err := tx.QueryContext(ctx, `SELECT uid, flags, keywords, internal_date, size, blob_id, sent_date, subject, from_addr, to_addr, cc_addr, message_id, header, meta
+			FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid`, srcID, uids[0], uids[len(uids)-1])
+		if err != nil {
+			return err
+		}
+		type row struct {
+			uid                       uint32
+			flags                     int64
+			kw                        string
+			idate, size, blobID, sent int64
+			subj, from, to, cc, msgid string
+			header, meta              []byte
+		}
+		var rs []row
+		var total int64
+		for rows.Next() {
+			var r row
+			if err := rows.Scan(&r.uid, &r.flags, &r.kw, &r.idate, &r.size, &r.blobID, &r.sent, &r.subj, &r.from, &r.to, &r.cc, &r.msgid, &r.header, &r.meta); err != nil {
+				rows.Close()
+				return err
+			}
+			if _, found := slices.BinarySearch(uids, r.uid); found {
+				rs = append(rs, r)
+				total += r.size
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if len(rs) == 0 {
+			return nil
+		}
+		if !move || srcID == dstID {
+			var used, quota int64
+			if err := tx.QueryRowContext(ctx, `SELECT a.used_bytes, c.quota_bytes FROM accounts a JOIN cos c ON c.id = a.cos_id WHERE a.id = ?`, accountID).Scan(&used, &quota); err != nil {
+				return err
+			}
+			if used+total > quota {
+				return ErrOverQuota
+			}
+		}
+		modseq, err := bumpModSeq(ctx, tx, accountID)
+		if err != nil {
+			return err
+		}
+		var first int64
+		if err := tx.QueryRowContext(ctx, `UPDATE mailboxes SET uidnext = uidnext + ? WHERE id = ? RETURNING uidnext - ?`, len(rs), dstID, len(rs)).Scan(&first); err != nil {
+			return err
+		}
+		var unseen int64
+		for i, r := range rs {
+			uid := first + int64(i)
+			if _, err := tx.ExecContext(ctx, `INSERT INTO messages (mailbox_id, uid, modseq, flags, keywords, internal_date, size, blob_id, sent_date, subject, from_addr, to_addr, cc_addr, message_id, header, meta)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				dstID, uid, modseq, r.flags, r.kw, r.idate, r.size, r.blobID, r.sent, r.subj, r.from, r.to, r.cc, r.msgid, r.header, r.meta); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE blobs SET refs = refs + 1 WHERE id = ?`, r.blobID); err != nil {
+				return err
+			}
+			if Flags(r.flags)&FlagSeen == 0 {
+				unseen++
+			}
+			res.Src = append(res.Src, r.uid)
+			res.Dst = append(res.Dst, uint32(uid))
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE mailboxes SET msg_count = msg_count + ?, unseen_count = unseen_count + ?, msg_size = msg_size + ?, highest_modseq = ? WHERE id = ?`,
+			len(rs), unseen, total, modseq, dstID); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE accounts SET used_bytes = used_bytes + ?, used_messages = used_messages + ? WHERE id = ?`, total, len(rs), accountID); err != nil {
+			return err
+		}
+		pub = append(pub, changes.Change{AccountID: accountID, MailboxID: dstID, ModSeq: modseq})
+		if move {
+			_, m2, err := removeMessagesTx(ctx, tx, accountID, srcID, res.Src, false)
+			if err != nil {
+				return err
+			}
+			pub = append(pub, changes.Change{AccountID: accountID, MailboxID: srcID, ModSeq: m2})
+		}
+		return nil
+	})
+	if err != nil {
+		if errors.Is(err, ErrOverQuota) || errors.Is(err, ErrNoMailbox) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("mailstore: copy: %w", err)
+	}
+	s.bus.Publish(pub...)
+	return &res, nil
+}
+
+// Quota is an account's usage against its class of service.
+type Quota struct {
+	UsedBytes, LimitBytes int64
+	Messages              int64
+}
+
+// Quota returns the account's quota usage.
+func (s *Store) Quota(ctx context.Context, accountID int64) (Quota, error) {
+	var q Quota
+	err := s.db.QueryRowContext(ctx, `SELECT a.used_bytes, c.quota_bytes, a.used_messages FROM accounts a JOIN cos c ON c.id = a.cos_id WHERE a.id = ?`, accountID).
+		Scan(&q.UsedBytes, &q.LimitBytes, &q.Messages)
+	if errors.Is(err, sql.ErrNoRows) {
+		return q, ErrNoAccount
+	}
+	return q, err
+}

@@ -1,0 +1,274 @@
+package message
+
+import (
+	"bytes"
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+const nested = "From: =?UTF-8?Q?Mario_Ross=C3=AC?= <mario@rossi.it>\r\n" +
+	"To: a@x.test, \"B, Bee\" <b@x.test>\r\n" +
+	"Subject: =?ISO-8859-1?Q?Re:_Fwd:_Citt=E0?=\r\n" +
+	"Date: Tue, 24 Nov 2026 10:00:00 +0100 (CET)\r\n" +
+	"Message-ID: <abc@rossi.it>\r\n" +
+	"References: <r1@x> <r2@x>\r\n" +
+	"MIME-Version: 1.0\r\n" +
+	"Content-Type: multipart/mixed; boundary=\"OUT\"\r\n" +
+	"\r\n" +
+	"preamble\r\n" +
+	"--OUT\r\n" +
+	"Content-Type: multipart/alternative; boundary=IN\r\n" +
+	"\r\n" +
+	"--IN\r\n" +
+	"Content-Type: text/plain; charset=iso-8859-1\r\n" +
+	"Content-Transfer-Encoding: quoted-printable\r\n" +
+	"\r\n" +
+	"Ciao Citt=E0\r\n" +
+	"--IN\r\n" +
+	"Content-Type: text/html; charset=utf-8\r\n" +
+	"\r\n" +
+	"<p>Ciao <b>mondo</b></p>\r\n" +
+	"--IN--\r\n" +
+	"--OUT\r\n" +
+	"Content-Type: application/pdf; name=a.pdf\r\n" +
+	"Content-Disposition: attachment; filename=a.pdf\r\n" +
+	"Content-Transfer-Encoding: base64\r\n" +
+	"\r\n" +
+	"JVBERi0=\r\n" +
+	"--OUT\r\n" +
+	"Content-Type: message/rfc822\r\n" +
+	"\r\n" +
+	"From: inner@x.test\r\n" +
+	"Subject: inner\r\n" +
+	"\r\n" +
+	"inner body\r\n" +
+	"--OUT--\r\n" +
+	"epilogue\r\n"
+
+func body(raw string, p *Part) string { return raw[p.BodyStart:p.End] }
+
+func TestParseNested(t *testing.T) {
+	p, err := Parse([]byte(nested))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Subject != "Re: Fwd: Città" || p.BaseSubject != "Città" {
+		t.Errorf("subject %q base %q", p.Subject, p.BaseSubject)
+	}
+	if p.MessageID != "abc@rossi.it" || !reflect.DeepEqual(p.References, []string{"r1@x", "r2@x"}) {
+		t.Errorf("ids %q %v", p.MessageID, p.References)
+	}
+	if want := time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC); !p.Date.Equal(want) {
+		t.Errorf("date %v", p.Date)
+	}
+	if f := p.Envelope.From; len(f) != 1 || f[0].Name != "Mario Rossì" || f[0].Mailbox != "mario" || f[0].Host != "rossi.it" {
+		t.Errorf("from %+v", f)
+	}
+	if to := p.Envelope.To; len(to) != 2 || to[1].Name != "B, Bee" {
+		t.Errorf("to %+v", to)
+	}
+	if !reflect.DeepEqual(p.Envelope.Sender, p.Envelope.From) || !reflect.DeepEqual(p.Envelope.ReplyTo, p.Envelope.From) {
+		t.Error("sender/reply-to do not default to from")
+	}
+	root := p.Body
+	if root.Type != "multipart" || root.Subtype != "mixed" || len(root.Parts) != 3 {
+		t.Fatalf("root %s/%s with %d parts", root.Type, root.Subtype, len(root.Parts))
+	}
+	sections := []struct {
+		path      []int
+		typ, body string
+	}{
+		{[]int{1, 1}, "text/plain", "Ciao Citt=E0"},
+		{[]int{1, 2}, "text/html", "<p>Ciao <b>mondo</b></p>"},
+		{[]int{2}, "application/pdf", "JVBERi0="},
+		{[]int{3}, "message/rfc822", "From: inner@x.test\r\nSubject: inner\r\n\r\ninner body"},
+		{[]int{3, 1}, "text/plain", "inner body"},
+	}
+	for _, s := range sections {
+		part, ok := p.Section(s.path)
+		if !ok {
+			t.Fatalf("section %v missing", s.path)
+		}
+		if got := part.Type + "/" + part.Subtype; got != s.typ {
+			t.Errorf("section %v type %s, want %s", s.path, got, s.typ)
+		}
+		if got := body(nested, part); got != s.body {
+			t.Errorf("section %v body %q, want %q", s.path, got, s.body)
+		}
+	}
+	if _, ok := p.Section([]int{4}); ok {
+		t.Error("section 4 should not exist")
+	}
+	inner, _ := p.Section([]int{3})
+	if inner.Envelope == nil || inner.Envelope.Subject != "inner" {
+		t.Errorf("inner envelope %+v", inner.Envelope)
+	}
+	if !strings.Contains(p.Text, "Ciao Città") || !strings.Contains(p.Text, "mondo") || strings.Contains(p.Text, "<b>") {
+		t.Errorf("text %q", p.Text)
+	}
+	if !p.Attachments {
+		t.Error("attachment not noticed")
+	}
+	// The metadata survives JSON, as the store keeps it.
+	b, _ := json.Marshal(p)
+	var back Parsed
+	if err := json.Unmarshal(b, &back); err != nil || !reflect.DeepEqual(back.Body, p.Body) || !reflect.DeepEqual(back.Envelope, p.Envelope) {
+		t.Fatalf("JSON round trip: %v", err)
+	}
+}
+
+func TestParseLenient(t *testing.T) {
+	tests := []struct {
+		name, raw string
+		typ       string
+		parts     int
+		bodyOf1   string
+	}{
+		{"no header", "just text\r\n", "text/plain", 0, "just text\r\n"},
+		{"header only", "Subject: x\r\n", "text/plain", 0, ""},
+		{"bare LF", "Subject: x\n\nbody\n", "text/plain", 0, "body\n"},
+		{"missing final boundary", "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\none\r\n--b\r\n\r\ntwo\r\n", "multipart/mixed", 2, "one"},
+		{"no boundary param", "Content-Type: multipart/mixed\r\n\r\nx\r\n", "text/plain", 0, "x\r\n"},
+		{"boundary never used", "Content-Type: multipart/mixed; boundary=zz\r\n\r\nx\r\n", "text/plain", 0, "x\r\n"},
+		{"garbage content type", "Content-Type: ;;;\r\n\r\nx", "text/plain", 0, "x"},
+		{"8-bit header", "Subject: Citt\xe0\r\n\r\nx", "text/plain", 0, "x"},
+	}
+	for _, tt := range tests {
+		p, err := Parse([]byte(tt.raw))
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if got := p.Body.Type + "/" + p.Body.Subtype; got != tt.typ || len(p.Body.Parts) != tt.parts {
+			t.Errorf("%s: %s with %d parts, want %s with %d", tt.name, got, len(p.Body.Parts), tt.typ, tt.parts)
+		}
+		part, ok := p.Section([]int{1})
+		if !ok || body(tt.raw, part) != tt.bodyOf1 {
+			t.Errorf("%s: part 1 body %q, want %q", tt.name, body(tt.raw, part), tt.bodyOf1)
+		}
+	}
+	p, _ := Parse([]byte("Subject: Citt\xe0\r\n\r\n"))
+	if p.Subject != "Città" {
+		t.Errorf("latin-1 subject decoded as %q", p.Subject)
+	}
+}
+
+func TestTooComplex(t *testing.T) {
+	var b strings.Builder
+	for i := 0; i < MaxDepth+5; i++ {
+		b.WriteString("Content-Type: message/rfc822\r\n\r\n")
+	}
+	b.WriteString("x")
+	if _, err := Parse([]byte(b.String())); err != ErrTooComplex {
+		t.Fatalf("deep nesting: %v", err)
+	}
+}
+
+func TestBaseSubject(t *testing.T) {
+	tests := map[string]string{
+		"Re: hello":                 "hello",
+		"RE: Re: Fwd: hello":        "hello",
+		"Re[2]: hello":              "hello",
+		"[posta-list] Re: hello":    "hello",
+		"hello (fwd)":               "hello",
+		"[Fwd: hello]":              "hello",
+		"Fw:   spaced    out  ":     "spaced out",
+		"[only a blob]":             "[only a blob]",
+		"Reply to this":             "Reply to this",
+		"":                          "",
+		"re: [fwd: Re: deep] (fwd)": "deep",
+	}
+	for in, want := range tests {
+		if got := BaseSubject(in); got != want {
+			t.Errorf("BaseSubject(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestHeaderFields(t *testing.T) {
+	h := []byte("From: a@x\r\nSubject: one\r\n two\r\nTo: b@x\r\n\r\n")
+	if got := string(HeaderFields(h, []string{"subject", "FROM"}, false)); got != "From: a@x\r\nSubject: one\r\n two\r\n\r\n" {
+		t.Errorf("fields %q", got)
+	}
+	if got := string(HeaderFields(h, []string{"subject", "from"}, true)); got != "To: b@x\r\n\r\n" {
+		t.Errorf("fields.not %q", got)
+	}
+	hd, end := ParseHeader(h)
+	if hd.Get("subject") != "one two" || end != len(h) {
+		t.Errorf("parse header: %q %d", hd.Get("subject"), end)
+	}
+}
+
+func TestParseDate(t *testing.T) {
+	tests := map[string]bool{
+		"Tue, 24 Nov 2026 10:00:00 +0100":       true,
+		"24 Nov 2026 10:00:00 +0100":            true,
+		"Tue, 24 Nov 2026 10:00:00 +0100 (CET)": true,
+		"Tue,  24 Nov 2026  10:00:00 GMT":       true,
+		"yesterday":                             false,
+		"":                                      false,
+	}
+	for in, ok := range tests {
+		if got := !ParseDate(in).IsZero(); got != ok {
+			t.Errorf("ParseDate(%q) ok=%v", in, got)
+		}
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(nested))
+	f.Add([]byte("Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\n--b--"))
+	f.Add([]byte("Content-Type: message/rfc822\r\n\r\nContent-Type: multipart/alternative; boundary=x\r\n\r\n--x\n\n--x--"))
+	f.Add([]byte("\r\n\r\n"))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		p, err := Parse(raw)
+		if err != nil {
+			return
+		}
+		var walk func(*Part)
+		walk = func(part *Part) {
+			if part.HeaderStart < 0 || part.HeaderStart > part.BodyStart || part.BodyStart > part.End || part.End > int64(len(raw)) {
+				t.Fatalf("bad offsets %d %d %d (len %d)", part.HeaderStart, part.BodyStart, part.End, len(raw))
+			}
+			for _, c := range part.Parts {
+				walk(c)
+			}
+		}
+		walk(p.Body)
+		p.Section([]int{1, 1, 1})
+		if _, err := json.Marshal(p); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func FuzzParseHeader(f *testing.F) {
+	f.Add([]byte("From: a\r\n b\r\n\r\n"))
+	f.Add([]byte(" leading continuation\r\nX: y\n\n"))
+	f.Add([]byte("no colon\r\n:empty name\r\n\r\n"))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		h, end := ParseHeader(raw)
+		if end < 0 || end > len(raw) {
+			t.Fatalf("end %d", end)
+		}
+		for _, fl := range h.Fields {
+			if !bytes.Contains(raw, fl.Raw) {
+				t.Fatal("field raw not from input")
+			}
+		}
+		HeaderFields(raw[:end], []string{"x"}, false)
+	})
+}
+
+func BenchmarkParse10KB(b *testing.B) {
+	raw := []byte(strings.Replace(nested, "JVBERi0=", strings.Repeat("QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo=\r\n", 250), 1))
+	b.SetBytes(int64(len(raw)))
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if _, err := Parse(raw); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
