@@ -137,10 +137,10 @@ func (s *Service) CreateAccount(ctx context.Context, spec AccountSpec) (*Account
 		if t.Status != "active" {
 			return refuse("tenant-suspended", "", "tenant %q is suspended: no new accounts", t.Name)
 		}
-		if err := checkCap(ctx, tx, t, c); err != nil {
+		if err := addressFree(ctx, tx, address); err != nil {
 			return err
 		}
-		if err := addressFree(ctx, tx, address); err != nil {
+		if err := checkCap(ctx, tx, t, c); err != nil {
 			return err
 		}
 		now := s.now()

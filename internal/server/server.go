@@ -1,0 +1,236 @@
+// Package server wires posta together: from a loaded configuration it opens the database (and
+// migrates it), the blob store, the mailbox store, the directory and the TLS certificates, builds
+// every protocol service, binds the listeners, serves health and metrics, and shuts everything
+// down gracefully. It holds no business rules: those live in the packages it wires.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/postamail/posta/internal/auth"
+	"github.com/postamail/posta/internal/blob"
+	"github.com/postamail/posta/internal/certs"
+	"github.com/postamail/posta/internal/changes"
+	"github.com/postamail/posta/internal/config"
+	"github.com/postamail/posta/internal/db"
+	"github.com/postamail/posta/internal/directory"
+	"github.com/postamail/posta/internal/mailstore"
+	"github.com/postamail/posta/internal/observe"
+)
+
+// Server is a running posta node's set of services.
+type Server struct {
+	Config    *config.Config
+	Log       *slog.Logger
+	Metrics   *observe.Metrics
+	DB        *db.DB
+	Blobs     *blob.Store
+	Bus       *changes.Bus
+	Store     *mailstore.Store
+	Directory *directory.Service
+	Certs     *certs.Store
+	Hasher    *auth.Hasher
+	Throttle  *auth.Throttle
+
+	pgChanges *changes.Postgres
+}
+
+// Open builds the services from cfg: it opens and migrates the database, seeds the standard
+// classes of service, opens the blob store and loads the TLS certificate. Close releases them.
+func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, err error) {
+	s := &Server{Config: cfg, Log: log, Metrics: observe.NewMetrics(), Bus: changes.New(), Throttle: auth.NewThrottle(auth.ThrottleConfig{}, nil)}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	if s.DB, err = db.Open(ctx, cfg.Database.DSN); err != nil {
+		return nil, err
+	}
+	applied, err := s.DB.Migrate(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if applied > 0 {
+		log.Info("database migrated", "engine", s.DB.Engine, "migrations", applied)
+	}
+	if s.Blobs, err = blob.Open(cfg.Blob.Dir); err != nil {
+		return nil, fmt.Errorf("blob store: %w", err)
+	}
+	s.Store = mailstore.New(s.DB, s.Blobs, s.Bus, mailstore.Options{Logger: log})
+	s.Hasher = auth.NewHasher(auth.DefaultParams())
+	s.Directory = directory.New(s.DB, s.Hasher, directory.Options{
+		DefaultMaxMessageSize: cfg.Limits.MaxMessageSize,
+		OnAccountCreated:      mailstore.CreateDefaultMailboxes,
+	})
+	if err := s.Directory.SeedStandardCOS(directory.WithActor(ctx, directory.SystemActor("posta"))); err != nil {
+		return nil, fmt.Errorf("seed classes of service: %w", err)
+	}
+	if cfg.TLS.Cert != "" {
+		if s.Certs, err = certs.NewStore(cfg.TLS.Cert, cfg.TLS.Key); err != nil {
+			return nil, fmt.Errorf("tls: %w", err)
+		}
+	}
+	if s.DB.Engine == db.Postgres {
+		s.pgChanges = changes.NewPostgres(cfg.Database.DSN, s.Bus, log)
+	}
+	return s, nil
+}
+
+// Close releases everything Open acquired.
+func (s *Server) Close() error {
+	var errs []error
+	if s.Store != nil {
+		errs = append(errs, s.Store.Close())
+	}
+	if s.DB != nil {
+		errs = append(errs, s.DB.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// service is one listener's server.
+type service struct {
+	name  string
+	addr  string
+	serve func(ctx context.Context, ln net.Listener) error
+	stop  func(ctx context.Context) error
+}
+
+// Run binds every configured listener (all of them, before serving any, so that a busy port is
+// reported at once), serves until ctx is done, then shuts down gracefully: listeners close, the
+// sessions in flight get up to 30 seconds to finish, the store commits what it has queued.
+func (s *Server) Run(ctx context.Context) error {
+	services := s.services()
+	type bound struct {
+		svc service
+		ln  net.Listener
+	}
+	var all []bound
+	for _, svc := range services {
+		if svc.addr == "" {
+			continue
+		}
+		ln, err := net.Listen("tcp", svc.addr)
+		if err != nil {
+			for _, b := range all {
+				b.ln.Close()
+			}
+			return fmt.Errorf("listen %s on %s: %w", svc.name, svc.addr, err)
+		}
+		all = append(all, bound{svc, ln})
+		s.Log.Info("listening", "service", svc.name, "addr", ln.Addr().String())
+	}
+	if s.pgChanges != nil {
+		go s.pgChanges.Run(ctx)
+	}
+	go s.sweepLoop(ctx)
+	errc := make(chan error, len(all))
+	var wg sync.WaitGroup
+	for _, b := range all {
+		wg.Add(1)
+		go func(b bound) {
+			defer wg.Done()
+			if err := b.svc.serve(ctx, b.ln); err != nil && ctx.Err() == nil {
+				errc <- fmt.Errorf("%s: %w", b.svc.name, err)
+			}
+		}(b)
+	}
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+	}
+	s.Log.Info("shutting down")
+	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	for _, b := range all {
+		if err := b.svc.stop(shutCtx); err != nil {
+			s.Log.Warn("shutdown", "service", b.svc.name, "err", err)
+		}
+	}
+	wg.Wait()
+	return runErr
+}
+
+// sweepLoop removes unreferenced blobs once an hour.
+func (s *Server) sweepLoop(ctx context.Context) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := s.Store.Sweep(ctx, time.Hour); err != nil {
+				s.Log.Warn("blob sweep", "err", err)
+			} else if n > 0 {
+				s.Log.Info("blob sweep", "removed", n)
+			}
+		}
+	}
+}
+
+func (s *Server) services() []service {
+	l := s.Config.Listen
+	var out []service
+	out = append(out, s.httpService("http", l.HTTP, false), s.httpService("https", l.HTTPS, true))
+	return out
+}
+
+func (s *Server) httpService(name, addr string, useTLS bool) service {
+	srv := &http.Server{
+		Handler:           s.httpHandler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.Log.Handler(), slog.LevelWarn),
+	}
+	if useTLS && s.Certs == nil {
+		addr = "" // no certificate configured: no HTTPS
+	}
+	return service{
+		name: name, addr: addr,
+		serve: func(ctx context.Context, ln net.Listener) error {
+			var err error
+			if useTLS {
+				srv.TLSConfig = s.Certs.TLSConfig()
+				err = srv.ServeTLS(ln, "", "")
+			} else {
+				err = srv.Serve(ln)
+			}
+			if errors.Is(err, http.ErrServerClosed) {
+				return nil
+			}
+			return err
+		},
+		stop: srv.Shutdown,
+	}
+}
+
+func (s *Server) httpHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", s.handleHealth)
+	mux.Handle("GET /metrics", s.Metrics.Handler())
+	return mux
+}
+
+// handleHealth answers 200 when the database answers, 503 otherwise.
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	w.Header().Set("Content-Type", "application/json")
+	var one int
+	if err := s.DB.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintf(w, `{"status":"unavailable","database":%q}`+"\n", err.Error())
+		return
+	}
+	fmt.Fprintf(w, `{"status":"ok","database":%q}`+"\n", s.DB.Engine.String())
+}
