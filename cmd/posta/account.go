@@ -222,4 +222,3 @@ func accountRemove(ctx context.Context, e *env, args []string) error {
 		return nil
 	})
 }
-

@@ -78,4 +78,3 @@ func optString(set map[string]bool, name, v string) *string {
 	}
 	return nil
 }
-

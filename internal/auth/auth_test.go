@@ -11,7 +11,9 @@ import (
 	"golang.org/x/crypto/argon2"
 )
 
-func fastHasher() *Hasher { return NewHasher(Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}) }
+func fastHasher() *Hasher {
+	return NewHasher(Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32})
+}
 
 func TestHashVerify(t *testing.T) {
 	h := fastHasher()
