@@ -50,6 +50,7 @@ func nouns() map[string]map[string]command {
 		"account": accountCommands(),
 		"alias":   aliasCommands(),
 		"list":    listCommands(),
+		"store":   storeCommands(),
 	}
 }
 

@@ -168,3 +168,30 @@ func BenchmarkHashPassword(b *testing.B) {
 		h.HashPassword("benchmark password")
 	}
 }
+
+func TestLoginServer(t *testing.T) {
+	var gotU, gotP string
+	auth := func(u, p string) error { gotU, gotP = u, p; return nil }
+	s := NewLoginServer(auth)
+	if c, done, err := s.Next(nil); string(c) != "Username:" || done || err != nil {
+		t.Fatalf("step 1: %q %v %v", c, done, err)
+	}
+	if c, done, err := s.Next([]byte("mario")); string(c) != "Password:" || done || err != nil {
+		t.Fatalf("step 2: %q %v %v", c, done, err)
+	}
+	if _, done, err := s.Next([]byte("secret")); !done || err != nil || gotU != "mario" || gotP != "secret" {
+		t.Fatalf("step 3: %v %v %q %q", done, err, gotU, gotP)
+	}
+	// Username as initial response.
+	s = NewLoginServer(auth)
+	if c, _, _ := s.Next([]byte("anna")); string(c) != "Password:" {
+		t.Fatalf("initial response: %q", c)
+	}
+	s.Next([]byte("pw"))
+	if gotU != "anna" {
+		t.Fatalf("user %q", gotU)
+	}
+	if _, _, err := s.Next([]byte("more")); err == nil {
+		t.Fatal("extra step accepted")
+	}
+}

@@ -438,20 +438,17 @@ func TestAuditAndAuthenticate(t *testing.T) {
 }
 
 func BenchmarkCreateAccounts(b *testing.B) {
-	for engine, dsn := range dbtest.DSNs(b) {
-		b.Run(engine, func(b *testing.B) {
-			d := dbtest.Open(b, dsn)
-			s := directory.New(d, fastHasher(), directory.Options{})
-			sys := directory.WithActor(context.Background(), directory.SystemActor("bench"))
-			s.SeedStandardCOS(sys)
-			s.CreateTenant(sys, directory.TenantSpec{Name: "Bench", ContactEmail: "b@bench.test", Contract: "payg"})
-			s.AddDomain(sys, "Bench", "bench.test", directory.DomainOptions{})
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				if _, err := s.CreateAccount(sys, directory.AccountSpec{Address: fmt.Sprintf("u%d@bench.test", i), Password: pw, COS: "Business Mail 100 MB"}); err != nil {
-					b.Fatal(err)
-				}
+	dbtest.ForEachB(b, func(b *testing.B, d *db.DB) {
+		s := directory.New(d, fastHasher(), directory.Options{})
+		sys := directory.WithActor(context.Background(), directory.SystemActor("bench"))
+		s.SeedStandardCOS(sys)
+		s.CreateTenant(sys, directory.TenantSpec{Name: "Bench", ContactEmail: "b@bench.test", Contract: "payg"})
+		s.AddDomain(sys, "Bench", "bench.test", directory.DomainOptions{})
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if _, err := s.CreateAccount(sys, directory.AccountSpec{Address: fmt.Sprintf("u%d@bench.test", i), Password: pw, COS: "Business Mail 100 MB"}); err != nil {
+				b.Fatal(err)
 			}
-		})
-	}
+		}
+	})
 }

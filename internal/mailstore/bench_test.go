@@ -25,18 +25,12 @@ func msg10KB(i int) []byte {
 		"--XX\r\nContent-Type: application/octet-stream; name=a.bin\r\nContent-Transfer-Encoding: base64\r\n\r\n%s--XX--\r\n", i, i, body, att))
 }
 
-func forEachEngine(b *testing.B, fn func(b *testing.B, d *db.DB)) {
-	for engine, dsn := range dbtest.DSNs(b) {
-		b.Run(engine, func(b *testing.B) { fn(b, dbtest.Open(b, dsn)) })
-	}
-}
-
 // BenchmarkDeliver10KB stores a parsed 10 KB message into one mailbox, one delivery at a time
 // (each is durable on return) and with 8 concurrent deliverers sharing group commits.
 func BenchmarkDeliver10KB(b *testing.B) {
 	for _, par := range []int{1, 8} {
 		b.Run(fmt.Sprintf("concurrency=%d", par), func(b *testing.B) {
-			forEachEngine(b, func(b *testing.B, d *db.DB) {
+			dbtest.ForEachB(b, func(b *testing.B, d *db.DB) {
 				ctx := context.Background()
 				s := newStore(b, d)
 				acc := newAccount(b, d, "bench@x.test", 1<<40)
@@ -82,7 +76,7 @@ func BenchmarkDeliver10KB(b *testing.B) {
 // BenchmarkListMetadata10000 reads the metadata rows (flags, size, dates, envelope and body
 // structure) of a 10 000-message mailbox, as an IMAP FETCH 1:* of ENVELOPE would.
 func BenchmarkListMetadata10000(b *testing.B) {
-	forEachEngine(b, func(b *testing.B, d *db.DB) {
+	dbtest.ForEachB(b, func(b *testing.B, d *db.DB) {
 		ctx := context.Background()
 		s := newStore(b, d)
 		acc := newAccount(b, d, "bench@x.test", 1<<40)

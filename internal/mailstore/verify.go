@@ -7,7 +7,7 @@ import (
 )
 
 // Verify checks the store's invariants and returns one line per problem found (none means
-// clean): blob reference counts equal the messages that use them, every referenced blob exists
+// clean): blob reference counts equal the messages and queued deliveries that use them, every referenced blob exists
 // with its size, account and mailbox counters equal what their messages add up to, and UIDNEXT
 // is above every UID.
 func (s *Store) Verify(ctx context.Context) ([]string, error) {
@@ -15,8 +15,8 @@ func (s *Store) Verify(ctx context.Context) ([]string, error) {
 	checks := []struct {
 		what, q string
 	}{
-		{"blob refs", `SELECT b.key, b.refs, (SELECT COUNT(*) FROM messages m WHERE m.blob_id = b.id) FROM blobs b
-			WHERE b.refs <> (SELECT COUNT(*) FROM messages m WHERE m.blob_id = b.id)`},
+		{"blob refs", `SELECT b.key, b.refs, (SELECT COUNT(*) FROM messages m WHERE m.blob_id = b.id) + (SELECT COUNT(*) FROM queue q WHERE q.blob_id = b.id) FROM blobs b
+			WHERE b.refs <> (SELECT COUNT(*) FROM messages m WHERE m.blob_id = b.id) + (SELECT COUNT(*) FROM queue q WHERE q.blob_id = b.id)`},
 		{"account usage", `SELECT a.address, a.used_bytes, COALESCE((SELECT SUM(m.size) FROM messages m JOIN mailboxes x ON x.id = m.mailbox_id WHERE x.account_id = a.id), 0) FROM accounts a
 			WHERE a.used_bytes <> COALESCE((SELECT SUM(m.size) FROM messages m JOIN mailboxes x ON x.id = m.mailbox_id WHERE x.account_id = a.id), 0)`},
 		{"account messages", `SELECT a.address, a.used_messages, (SELECT COUNT(*) FROM messages m JOIN mailboxes x ON x.id = m.mailbox_id WHERE x.account_id = a.id) FROM accounts a

@@ -75,9 +75,9 @@ func splitAddresses(v string) []string {
 		case c == '"':
 			quoted = !quoted
 		case c == '<' && !quoted:
-			depth++
-		case c == '>' && !quoted && depth > 0:
-			depth--
+			depth = 1
+		case c == '>' && !quoted:
+			depth = 0
 		case (c == ',' || c == ';') && !quoted && depth == 0:
 			out = append(out, v[start:i])
 			start = i + 1

@@ -272,3 +272,34 @@ func BenchmarkParse10KB(b *testing.B) {
 		}
 	}
 }
+
+func TestParseAddressList(t *testing.T) {
+	tests := []struct {
+		in   string
+		want []Address
+	}{
+		{"a@x.test", []Address{{Mailbox: "a", Host: "x.test"}}},
+		{`"Rossi, Mario" <mario@rossi.it>, b@x.test`, []Address{{Name: "Rossi, Mario", Mailbox: "mario", Host: "rossi.it"}, {Mailbox: "b", Host: "x.test"}}},
+		{"=?utf-8?q?Citt=C3=A0?= <c@x.test>", []Address{{Name: "Città", Mailbox: "c", Host: "x.test"}}},
+		{"broken <<a@x.test>, ok@y.test", []Address{{Mailbox: "a", Host: "x.test"}, {Mailbox: "ok", Host: "y.test"}}},
+		{"undisclosed-recipients:;", nil},
+		{"", nil},
+	}
+	for _, tt := range tests {
+		got := ParseAddressList(tt.in)
+		if !reflect.DeepEqual(got, tt.want) && !(len(got) == 0 && len(tt.want) == 0) {
+			t.Errorf("ParseAddressList(%q) = %+v, want %+v", tt.in, got, tt.want)
+		}
+	}
+}
+
+func FuzzParseAddressList(f *testing.F) {
+	f.Add(`"A, B" <a@b.c>, d@e.f`)
+	f.Add("group: a@b.c, d@e.f;")
+	f.Add("<<<>>>,,,\"")
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, a := range ParseAddressList(s) {
+			_ = a.Addr()
+		}
+	})
+}

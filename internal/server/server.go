@@ -6,6 +6,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,9 +21,12 @@ import (
 	"github.com/postamail/posta/internal/changes"
 	"github.com/postamail/posta/internal/config"
 	"github.com/postamail/posta/internal/db"
+	"github.com/postamail/posta/internal/deliver"
 	"github.com/postamail/posta/internal/directory"
 	"github.com/postamail/posta/internal/mailstore"
 	"github.com/postamail/posta/internal/observe"
+	"github.com/postamail/posta/internal/queue"
+	"github.com/postamail/posta/internal/smtpserver"
 )
 
 // Server is a running posta node's set of services.
@@ -38,6 +42,9 @@ type Server struct {
 	Certs     *certs.Store
 	Hasher    *auth.Hasher
 	Throttle  *auth.Throttle
+	Queue     *queue.Queue
+	Deliver   *deliver.Deliverer
+	SMTP      *smtpserver.Server
 
 	pgChanges *changes.Postgres
 }
@@ -78,6 +85,17 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server,
 			return nil, fmt.Errorf("tls: %w", err)
 		}
 	}
+	s.Queue = queue.New(s.DB, s.Blobs)
+	s.Deliver = deliver.New(s.Directory, s.Store, s.Queue, cfg.Hostname, log)
+	s.SMTP = smtpserver.New(smtpserver.Config{
+		Hostname:          cfg.Hostname,
+		TLSConfig:         s.tlsConfig(),
+		MaxMessageSize:    cfg.Limits.MaxMessageSize,
+		MaxRecipients:     cfg.Limits.MaxRecipients,
+		AllowInsecureAuth: cfg.Security.AllowInsecureAuth,
+		Logger:            log,
+		Metrics:           s.Metrics,
+	}, s.Directory, s.Deliver, s.Throttle)
 	if s.DB.Engine == db.Postgres {
 		s.pgChanges = changes.NewPostgres(cfg.Database.DSN, s.Bus, log)
 	}
@@ -178,11 +196,32 @@ func (s *Server) sweepLoop(ctx context.Context) {
 	}
 }
 
+// tlsConfig is the server TLS configuration, or nil without a certificate.
+func (s *Server) tlsConfig() *tls.Config {
+	if s.Certs == nil {
+		return nil
+	}
+	return s.Certs.TLSConfig()
+}
+
 func (s *Server) services() []service {
 	l := s.Config.Listen
-	var out []service
-	out = append(out, s.httpService("http", l.HTTP, false), s.httpService("https", l.HTTPS, true))
-	return out
+	smtpService := func(name, addr string, mode smtpserver.Mode) service {
+		if mode == smtpserver.Submissions && s.Certs == nil {
+			addr = "" // implicit TLS needs a certificate
+		}
+		return service{name: name, addr: addr,
+			serve: func(ctx context.Context, ln net.Listener) error { return s.SMTP.Serve(ctx, ln, mode) },
+			stop:  s.SMTP.Shutdown,
+		}
+	}
+	return []service{
+		smtpService("smtp", l.SMTP, smtpserver.MX),
+		smtpService("submission", l.Submission, smtpserver.Submission),
+		smtpService("submissions", l.Submissions, smtpserver.Submissions),
+		s.httpService("http", l.HTTP, false),
+		s.httpService("https", l.HTTPS, true),
+	}
 }
 
 func (s *Server) httpService(name, addr string, useTLS bool) service {

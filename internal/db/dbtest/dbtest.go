@@ -20,17 +20,42 @@ import (
 // EnvPostgres names the environment variable holding an administrative PostgreSQL DSN.
 const EnvPostgres = "POSTA_TEST_POSTGRES_DSN"
 
+// Engines returns the engines under test: sqlite always, postgres when EnvPostgres is set.
+func Engines() []string {
+	if os.Getenv(EnvPostgres) != "" {
+		return []string{"sqlite", "postgres"}
+	}
+	return []string{"sqlite"}
+}
+
+// DSN returns a DSN naming a new empty database of the engine, dropped when the test ends.
+func DSN(t testing.TB, engine string) string {
+	t.Helper()
+	if engine == "postgres" {
+		return NewPostgresDB(t, os.Getenv(EnvPostgres))
+	}
+	return "sqlite:" + filepath.Join(t.TempDir(), "posta.db")
+}
+
 // DSNs returns, for each engine under test, a DSN naming a new empty database that is dropped
 // when the test ends.
 func DSNs(t testing.TB) map[string]string {
 	t.Helper()
-	out := map[string]string{
-		"sqlite": "sqlite:" + filepath.Join(t.TempDir(), "posta.db"),
-	}
-	if admin := os.Getenv(EnvPostgres); admin != "" {
-		out["postgres"] = NewPostgresDB(t, admin)
+	out := map[string]string{}
+	for _, e := range Engines() {
+		out[e] = DSN(t, e)
 	}
 	return out
+}
+
+// ForEachB runs a benchmark once per engine, each run (Go calls a benchmark function several
+// times to size b.N) with a fresh migrated database.
+func ForEachB(b *testing.B, fn func(b *testing.B, d *db.DB)) {
+	for _, engine := range Engines() {
+		b.Run(engine, func(b *testing.B) {
+			fn(b, Open(b, DSN(b, engine)))
+		})
+	}
 }
 
 // NewPostgresDB creates an empty database on the server named by admin and returns its DSN.

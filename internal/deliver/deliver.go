@@ -1,0 +1,316 @@
+// Package deliver is local delivery: it turns the recipients of an accepted message into
+// mailboxes (through aliases, alias domains, nested distribution lists and forwarding, each final
+// mailbox once), applies the class-of-service and quota rules per recipient, adds the trace
+// headers, parses the message once, and stores it once through the mailstore for every local
+// mailbox; remote recipients go to the outbound queue. It warns users crossing 80, 90 and 95 %
+// of their quota.
+//
+// It is used by the SMTP server now, and by migration, webmail and filters later. It must not
+// speak a protocol: the callers map its errors to their codes.
+package deliver
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/postamail/posta/internal/db"
+	"github.com/postamail/posta/internal/directory"
+	"github.com/postamail/posta/internal/mailstore"
+	"github.com/postamail/posta/internal/message"
+)
+
+// Errors for one recipient.
+var (
+	ErrUnknownRecipient = errors.New("no such recipient")
+	ErrMailboxDisabled  = errors.New("mailbox disabled")
+	ErrNoMailService    = errors.New("the recipient's service does not include mail")
+	ErrOverQuota        = errors.New("mailbox full")
+	ErrNotAllowedToPost = errors.New("sender may not post to this list")
+	ErrTooLarge         = errors.New("message too large for the recipient")
+)
+
+// Queue takes remote recipients (internal/queue).
+type Queue interface {
+	Enqueue(ctx context.Context, from string, rcpts []string, raw []byte, accountID int64) error
+}
+
+// Deliverer delivers messages.
+type Deliverer struct {
+	dir      *directory.Service
+	store    *mailstore.Store
+	queue    Queue
+	db       *db.DB
+	hostname string
+	log      *slog.Logger
+}
+
+// New returns a deliverer.
+func New(dir *directory.Service, store *mailstore.Store, q Queue, hostname string, log *slog.Logger) *Deliverer {
+	return &Deliverer{dir: dir, store: store, queue: q, db: store.DB(), hostname: hostname, log: log}
+}
+
+// Envelope is one accepted message.
+type Envelope struct {
+	From  string   // reverse path; "" is the null sender
+	Rcpts []string // recipients as accepted
+	// Header is prepended to Raw (Received and the like), without Return-Path, which
+	// delivery adds.
+	Header []byte
+	Raw    []byte
+	// AccountID is the authenticated sender (0 when unauthenticated).
+	AccountID int64
+	// System marks messages posta writes itself (quota warnings): quota is not enforced.
+	System bool
+}
+
+// Check tells whether a recipient would be accepted now, for RCPT TO: ErrUnknownRecipient
+// when the address is not local (the caller decides about relaying), or another per-recipient
+// error. size is the declared size (0 if unknown) for an early quota check.
+func (d *Deliverer) Check(ctx context.Context, rcpt string, size int64) (*directory.Recipient, error) {
+	r, err := d.dir.Resolve(ctx, rcpt)
+	if errors.Is(err, directory.ErrNotFound) {
+		return nil, ErrUnknownRecipient
+	}
+	if err != nil {
+		return nil, err
+	}
+	if r.Account != nil {
+		return r, checkAccount(r.Account, size)
+	}
+	return r, nil
+}
+
+func checkAccount(a *directory.Account, size int64) error {
+	switch {
+	case a.Status == directory.StatusClosed:
+		return ErrUnknownRecipient
+	case a.Status != directory.StatusActive:
+		return ErrMailboxDisabled
+	case !a.Has(directory.FeatureMail):
+		return ErrNoMailService
+	case len(a.ForwardTo) > 0 && !a.ForwardKeep:
+		return nil // nothing is stored here
+	case a.UsedBytes+size > a.QuotaBytes:
+		return ErrOverQuota
+	}
+	return nil
+}
+
+// plan is where one message goes.
+type plan struct {
+	accounts map[int64]*directory.Account
+	order    []int64
+	// direct maps each account to the indexes of the original recipients that name it (or an
+	// alias of it) directly; an account reached only through a list has none, and its failure
+	// does not fail the list's recipient.
+	direct map[int64][]int
+	remote []string
+	errs   []error
+}
+
+func (p *plan) addAccount(a *directory.Account, rcpt int) {
+	if _, ok := p.accounts[a.ID]; !ok {
+		p.accounts[a.ID] = a
+		p.order = append(p.order, a.ID)
+	}
+	if rcpt >= 0 {
+		p.direct[a.ID] = append(p.direct[a.ID], rcpt)
+	}
+}
+
+func (p *plan) addRemote(addr string) {
+	for _, r := range p.remote {
+		if r == addr {
+			return
+		}
+	}
+	p.remote = append(p.remote, addr)
+}
+
+// expand resolves every recipient into accounts and remote addresses.
+func (d *Deliverer) expand(ctx context.Context, env *Envelope) (*plan, error) {
+	p := &plan{accounts: map[int64]*directory.Account{}, direct: map[int64][]int{}, errs: make([]error, len(env.Rcpts))}
+	for i, rcpt := range env.Rcpts {
+		r, err := d.dir.Resolve(ctx, rcpt)
+		switch {
+		case errors.Is(err, directory.ErrNotFound):
+			local, lerr := d.dir.IsLocalDomain(ctx, domainOf(rcpt))
+			if lerr != nil {
+				return nil, lerr
+			}
+			if local {
+				p.errs[i] = ErrUnknownRecipient
+			} else {
+				p.addRemote(strings.ToLower(rcpt))
+			}
+			continue
+		case err != nil:
+			return nil, err
+		}
+		if r.List != nil {
+			ok, err := d.dir.MayPost(ctx, r.List, env.From)
+			if err != nil {
+				return nil, err
+			}
+			if !ok && !env.System {
+				p.errs[i] = ErrNotAllowedToPost
+				continue
+			}
+			accounts, external, err := d.dir.ExpandList(ctx, r.List.ID)
+			if err != nil {
+				return nil, err
+			}
+			for _, a := range accounts {
+				if err := checkAccount(a, 0); err == nil || errors.Is(err, ErrOverQuota) {
+					d.addWithForwarding(ctx, p, a, -1, 0)
+				}
+			}
+			for _, x := range external {
+				p.addRemote(x)
+			}
+			continue
+		}
+		if err := checkAccount(r.Account, 0); err != nil && !errors.Is(err, ErrOverQuota) {
+			p.errs[i] = err
+			continue
+		}
+		d.addWithForwarding(ctx, p, r.Account, i, 0)
+	}
+	return p, nil
+}
+
+// addWithForwarding adds an account (rcpt is the index of the recipient naming it directly, or
+// -1 through a list), following its forwarding addresses: local ones are resolved again, up to
+// a small depth so a forwarding loop ends.
+func (d *Deliverer) addWithForwarding(ctx context.Context, p *plan, a *directory.Account, rcpt, depth int) {
+	if len(a.ForwardTo) == 0 || depth > 3 {
+		p.addAccount(a, rcpt)
+		return
+	}
+	if a.ForwardKeep {
+		p.addAccount(a, rcpt)
+	}
+	for _, f := range a.ForwardTo {
+		r, err := d.dir.Resolve(ctx, f)
+		if err != nil || r.Account == nil {
+			if local, _ := d.dir.IsLocalDomain(ctx, domainOf(f)); !local {
+				p.addRemote(f)
+			}
+			continue
+		}
+		if _, seen := p.accounts[r.Account.ID]; !seen {
+			d.addWithForwarding(ctx, p, r.Account, rcpt, depth+1)
+		}
+	}
+}
+
+func domainOf(addr string) string { return strings.ToLower(addr[strings.LastIndexByte(addr, '@')+1:]) }
+
+// Deliver delivers env and returns one error per recipient (nil: delivered or queued). The
+// second result is an error only when nothing could be done (database or disk failure); then
+// nothing was stored for anyone.
+func (d *Deliverer) Deliver(ctx context.Context, env *Envelope) ([]error, error) {
+	p, err := d.expand(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	var raw bytes.Buffer
+	raw.Grow(len(env.Header) + len(env.Raw) + 64)
+	fmt.Fprintf(&raw, "Return-Path: <%s>\r\n", env.From)
+	raw.Write(env.Header)
+	raw.Write(env.Raw)
+	content := raw.Bytes()
+	if len(p.order) > 0 {
+		parsed, err := message.Parse(content)
+		if err != nil {
+			return nil, err
+		}
+		targets := make([]mailstore.Target, len(p.order))
+		for i, id := range p.order {
+			targets[i] = mailstore.Target{AccountID: id, IgnoreQuota: env.System}
+		}
+		results, err := d.store.Deliver(ctx, &mailstore.Delivery{Raw: content, Parsed: parsed, Targets: targets})
+		if err != nil {
+			return nil, err
+		}
+		for i, id := range p.order {
+			res := results[i]
+			var terr error
+			switch {
+			case errors.Is(res.Err, mailstore.ErrOverQuota):
+				terr = ErrOverQuota
+			case res.Err != nil:
+				terr = res.Err
+			default:
+				d.maybeWarnQuota(ctx, p.accounts[id], res)
+			}
+			if terr != nil {
+				for _, rcpt := range p.direct[id] {
+					p.errs[rcpt] = terr
+				}
+				if len(p.direct[id]) == 0 {
+					d.log.Info("deliver: list member not delivered", "member", p.accounts[id].Address, "err", terr)
+				}
+			}
+		}
+	}
+	if len(p.remote) > 0 {
+		if d.queue == nil {
+			return nil, errors.New("deliver: no outbound queue")
+		}
+		// Remote recipients get the message without our Return-Path (the receiver adds its own).
+		var out bytes.Buffer
+		out.Write(env.Header)
+		out.Write(env.Raw)
+		if err := d.queue.Enqueue(ctx, env.From, p.remote, out.Bytes(), env.AccountID); err != nil {
+			return nil, err
+		}
+	}
+	return p.errs, nil
+}
+
+// maybeWarnQuota sends one warning per threshold crossed (80, 90, 95 %), and re-arms the
+// warnings when usage falls back below 80 %.
+func (d *Deliverer) maybeWarnQuota(ctx context.Context, a *directory.Account, res mailstore.TargetResult) {
+	if res.QuotaBytes <= 0 {
+		return
+	}
+	pct := func(b int64) int { return int(b * 100 / res.QuotaBytes) }
+	level := 0
+	for _, t := range []int{80, 90, 95} {
+		if pct(res.UsedAfter) >= t {
+			level = t
+		}
+	}
+	var warned int
+	if err := d.db.QueryRowContext(ctx, `SELECT quota_warned FROM accounts WHERE id = ?`, a.ID).Scan(&warned); err != nil {
+		return
+	}
+	if level <= warned {
+		if level == 0 && warned > 0 {
+			d.db.ExecContext(ctx, `UPDATE accounts SET quota_warned = 0 WHERE id = ?`, a.ID)
+		}
+		return
+	}
+	res2, err := d.db.ExecContext(ctx, `UPDATE accounts SET quota_warned = ? WHERE id = ? AND quota_warned = ?`, level, a.ID, warned)
+	if err != nil {
+		return
+	}
+	if n, _ := res2.RowsAffected(); n == 0 {
+		return // another delivery sent this warning
+	}
+	msg := fmt.Sprintf("From: Mail System <postmaster@%s>\r\nTo: <%s>\r\nSubject: Your mailbox is %d%% full\r\nDate: %s\r\n"+
+		"Message-ID: <quota-%d-%d@%s>\r\nAuto-Submitted: auto-generated\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"+
+		"Your mailbox %s uses %.1f MB of its %.1f MB quota (%d%%).\r\n"+
+		"When it is full, new messages will be refused. Delete old messages or ask your administrator for more space.\r\n",
+		d.hostname, a.Address, level, time.Now().Format(time.RFC1123Z), a.ID, time.Now().UnixNano(), d.hostname,
+		a.Address, float64(res.UsedAfter)/(1<<20), float64(res.QuotaBytes)/(1<<20), pct(res.UsedAfter))
+	if _, err := d.store.Deliver(ctx, &mailstore.Delivery{Raw: []byte(msg), Targets: []mailstore.Target{{AccountID: a.ID, IgnoreQuota: true}}}); err != nil {
+		d.log.Warn("deliver: quota warning", "account", a.Address, "err", err)
+	}
+}
