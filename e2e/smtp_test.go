@@ -296,7 +296,6 @@ func TestSMTPCrashLosesNothing(t *testing.T) {
 	t.Logf("%d messages acknowledged before SIGKILL, all present once", n)
 }
 
-
 // sendPlain sends one message over a plain SMTP session (no STARTTLS), as an MX peer would.
 func sendPlain(addr, from, to, msg string) error {
 	c, err := smtp.Dial(addr)
