@@ -47,14 +47,19 @@ func (in *install) dbPath() string { return filepath.Join(in.dir, "data", "posta
 // count runs a COUNT query on the installation's database.
 func (in *install) count(q string, args ...any) int {
 	in.t.Helper()
-	d, err := db.Open(context.Background(), "sqlite:"+in.dbPath())
+	return countIn(in.t, in.dbPath(), q, args...)
+}
+
+func countIn(t *testing.T, path, q string, args ...any) int {
+	t.Helper()
+	d, err := db.Open(context.Background(), "sqlite:"+path)
 	if err != nil {
-		in.t.Fatal(err)
+		t.Fatal(err)
 	}
 	defer d.Close()
 	var n int
 	if err := d.QueryRowContext(context.Background(), q, args...).Scan(&n); err != nil {
-		in.t.Fatal(err)
+		t.Fatal(err)
 	}
 	return n
 }

@@ -221,6 +221,10 @@ func applyDelivery(ctx context.Context, tx *db.Tx, r *commitReq, published *[]ch
 		return fmt.Errorf("mailstore: blob row: %w", err)
 	}
 	p := d.Parsed
+	// The search text is kept once per distinct body, computed by the parse done at delivery.
+	if _, err := tx.ExecContext(ctx, `INSERT INTO blob_text (blob_id, text) VALUES (?, ?) ON CONFLICT (blob_id) DO NOTHING`, blobID, p.Text); err != nil {
+		return fmt.Errorf("mailstore: blob text: %w", err)
+	}
 	var sentDate int64
 	if !p.Date.IsZero() {
 		sentDate = p.Date.UnixMilli()

@@ -131,6 +131,10 @@ func TestDeliverOneBlobManyTargets(t *testing.T) {
 		if blobs != 1 || refs != 20 || msgs != 20 {
 			t.Fatalf("blobs %d refs %d messages %d; want 1, 20, 20", blobs, refs, msgs)
 		}
+		var text string
+		if err := d.QueryRowContext(ctx, `SELECT text FROM blob_text`).Scan(&text); err != nil || text != "hello\r\n" {
+			t.Fatalf("search text %q (%v), want the body once", text, err)
+		}
 		verifyClean(t, s)
 	})
 }

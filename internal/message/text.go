@@ -38,7 +38,7 @@ func (ps *parser) collectText(p *Part, body []byte) {
 		}
 	}
 	b, _ := io.ReadAll(io.LimitReader(r, int64(MaxText-ps.text.Len())))
-	s := strings.ToValidUTF8(string(b), "")
+	s := strings.ReplaceAll(strings.ToValidUTF8(string(b), ""), "\x00", "")
 	if p.Subtype == "html" {
 		s = stripHTML(s)
 	}
