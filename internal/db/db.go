@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
@@ -48,6 +49,75 @@ type DB struct {
 
 	read  *sql.DB
 	write *sql.DB // same as read on PostgreSQL
+
+	// Prepared statements by query text, per pool (SQLite only: parsing a statement costs as
+	// much as running it, and pgx already caches statements on PostgreSQL).
+	stmtMu     sync.Mutex
+	readStmts  map[string]*sql.Stmt
+	writeStmts map[string]*sql.Stmt
+	pending    map[string]bool
+}
+
+// maxCachedStmts bounds the statement cache; queries beyond it are prepared each time.
+const maxCachedStmts = 1000
+
+// stmt returns the cached prepared statement for q on the pool, preparing it if needed, or nil
+// when the engine or the cache does not keep one. It must not be called inside a write
+// transaction: on SQLite preparing on the write pool would wait for the transaction's own
+// connection.
+func (db *DB) stmt(ctx context.Context, write bool, q string) *sql.Stmt {
+	if db.Engine != SQLite {
+		return nil
+	}
+	db.stmtMu.Lock()
+	defer db.stmtMu.Unlock()
+	cache, pool := db.readStmts, db.read
+	if write {
+		cache, pool = db.writeStmts, db.write
+	}
+	if st, ok := cache[q]; ok {
+		return st
+	}
+	if len(cache) >= maxCachedStmts {
+		return nil
+	}
+	st, err := pool.PrepareContext(ctx, q)
+	if err != nil {
+		return nil // let the caller run it unprepared and report the error
+	}
+	cache[q] = st
+	return st
+}
+
+// txStmt returns the cached write statement for q, for use inside a transaction. A statement
+// not yet cached is noted and prepared after the transaction ends.
+func (db *DB) txStmt(q string) *sql.Stmt {
+	if db.Engine != SQLite {
+		return nil
+	}
+	db.stmtMu.Lock()
+	defer db.stmtMu.Unlock()
+	if st, ok := db.writeStmts[q]; ok {
+		return st
+	}
+	if len(db.writeStmts)+len(db.pending) < maxCachedStmts {
+		db.pending[q] = true
+	}
+	return nil
+}
+
+// preparePending prepares the statements transactions asked for.
+func (db *DB) preparePending(ctx context.Context) {
+	db.stmtMu.Lock()
+	var qs []string
+	for q := range db.pending {
+		qs = append(qs, q)
+	}
+	clear(db.pending)
+	db.stmtMu.Unlock()
+	for _, q := range qs {
+		db.stmt(ctx, true, q)
+	}
 }
 
 // Open opens the database named by dsn: "sqlite:PATH" (or a path ending in .db) or
@@ -99,7 +169,8 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	}
 	read.SetMaxOpenConns(8)
 	read.SetMaxIdleConns(8)
-	return &DB{Engine: SQLite, DSN: "sqlite:" + path, read: read, write: write}, nil
+	return &DB{Engine: SQLite, DSN: "sqlite:" + path, read: read, write: write,
+		readStmts: map[string]*sql.Stmt{}, writeStmts: map[string]*sql.Stmt{}, pending: map[string]bool{}}, nil
 }
 
 func openPostgres(ctx context.Context, dsn string) (*DB, error) {
@@ -119,6 +190,13 @@ func openPostgres(ctx context.Context, dsn string) (*DB, error) {
 
 // Close closes every connection.
 func (db *DB) Close() error {
+	db.stmtMu.Lock()
+	for _, m := range []map[string]*sql.Stmt{db.readStmts, db.writeStmts} {
+		for _, st := range m {
+			st.Close()
+		}
+	}
+	db.stmtMu.Unlock()
 	err := db.read.Close()
 	if db.write != db.read {
 		err = errors.Join(err, db.write.Close())
@@ -160,16 +238,25 @@ type Querier interface {
 
 // QueryContext runs a read query on the reader pool.
 func (db *DB) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	if st := db.stmt(ctx, false, q); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
 	return db.read.QueryContext(ctx, db.Rebind(q), args...)
 }
 
 // QueryRowContext runs a read query returning one row on the reader pool.
 func (db *DB) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+	if st := db.stmt(ctx, false, q); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
 	return db.read.QueryRowContext(ctx, db.Rebind(q), args...)
 }
 
 // ExecContext runs one statement on the writer, outside any explicit transaction.
 func (db *DB) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if st := db.stmt(ctx, true, q); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
 	return db.write.ExecContext(ctx, db.Rebind(q), args...)
 }
 
@@ -183,14 +270,23 @@ type Tx struct {
 func (tx *Tx) Engine() Engine { return tx.db.Engine }
 
 func (tx *Tx) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	if st := tx.db.txStmt(q); st != nil {
+		return tx.tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+	}
 	return tx.tx.QueryContext(ctx, tx.db.Rebind(q), args...)
 }
 
 func (tx *Tx) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+	if st := tx.db.txStmt(q); st != nil {
+		return tx.tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+	}
 	return tx.tx.QueryRowContext(ctx, tx.db.Rebind(q), args...)
 }
 
 func (tx *Tx) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if st := tx.db.txStmt(q); st != nil {
+		return tx.tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+	}
 	return tx.tx.ExecContext(ctx, tx.db.Rebind(q), args...)
 }
 
@@ -206,7 +302,7 @@ func (tx *Tx) InsertID(ctx context.Context, q string, args ...any) (int64, error
 // therefore be safe to run again (it must not have side effects outside the transaction).
 func (db *DB) WriteTx(ctx context.Context, fn func(*Tx) error) error {
 	for attempt := 0; ; attempt++ {
-		err := db.writeTxOnce(ctx, fn)
+		err := db.writeTxOnceAndPrepare(ctx, fn)
 		if err == nil || attempt >= 4 || !db.retryable(err) {
 			return err
 		}
@@ -240,6 +336,14 @@ func (db *DB) writeTxOnce(ctx context.Context, fn func(*Tx) error) (err error) {
 		return fmt.Errorf("db: commit: %w", err)
 	}
 	return nil
+}
+
+func (db *DB) writeTxOnceAndPrepare(ctx context.Context, fn func(*Tx) error) error {
+	err := db.writeTxOnce(ctx, fn)
+	if db.Engine == SQLite {
+		db.preparePending(ctx)
+	}
+	return err
 }
 
 func (db *DB) retryable(err error) bool {
