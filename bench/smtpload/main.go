@@ -258,4 +258,3 @@ func corpus(k, size int) []string {
 	}
 	return out
 }
-
