@@ -326,3 +326,49 @@ func sendPlain(addr, from, to, msg string) error {
 	}
 	return c.Quit()
 }
+
+// TestSMTPLoginThrottleAndUTF8 checks that repeated wrong passwords are slowed down (454 4.7.0;
+// smtplib tries PLAIN then LOGIN, so each call counts two failures and the third call is throttled)
+// and that an SMTPUTF8 transaction with a UTF-8 address is delivered.
+func TestSMTPLoginThrottleAndUTF8(t *testing.T) {
+	py := needTool(t, "python3")
+	in := newInstall(t)
+	mailSetup(t, in)
+	in.addAccounts("Acme", "Business Mail 100 MB", "città@acme.test")
+	in.start()
+	script := fmt.Sprintf(`
+import smtplib, ssl
+ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+codes = []
+for i in range(5):
+    s = smtplib.SMTP("127.0.0.1", %d); s.starttls(context=ctx)
+    try:
+        s.login("alice@acme.test", "wrong-password-%%d" %% i)
+    except smtplib.SMTPAuthenticationError as e:
+        codes.append(e.smtp_code)
+    except smtplib.SMTPResponseException as e:
+        codes.append(e.smtp_code)
+    s.quit()
+print("codes", codes)
+s = smtplib.SMTP("127.0.0.1", %d)
+s.ehlo()
+assert s.has_extn("smtputf8")
+msg = "From: mittente@example.org\r\nTo: città@acme.test\r\nSubject: UTF-8\r\n\r\nCiao\r\n".encode("utf-8")
+s.sendmail("mittente@esempio.org", ["città@acme.test"], msg, mail_options=["SMTPUTF8", "BODY=8BITMIME"])
+s.quit()
+print("utf8 sent")
+`, portSubmission+in.offset, portSMTP+in.offset)
+	out, err := exec.Command(py, "-c", script).CombinedOutput()
+	if err != nil {
+		t.Fatalf("python: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "codes [535, 535, 454, 454, 454]") || !strings.Contains(string(out), "utf8 sent") {
+		t.Fatalf("unexpected:\n%s", out)
+	}
+	if n := in.inbox("città@acme.test"); n != 1 {
+		t.Fatalf("UTF-8 mailbox has %d messages", n)
+	}
+	if strings.Contains(in.logs.String(), "wrong-password") {
+		t.Fatal("a password was logged")
+	}
+}

@@ -33,9 +33,9 @@ func runInit(ctx context.Context, e *env, args []string) error {
 	if o.portOffset < 0 || o.portOffset > 65535-995 {
 		return usagef("init: --port-offset must be between 0 and %d", 65535-995)
 	}
-	cfgPath := e.configPath
-	if cfgPath == "posta-data/posta.toml" && o.dataDir != "posta-data" {
-		cfgPath = filepath.Join(o.dataDir, "posta.toml")
+	cfgPath := filepath.Join(o.dataDir, "posta.toml")
+	if e.configFlag {
+		cfgPath = e.configPath
 	}
 	if _, err := os.Stat(cfgPath); err == nil {
 		return fmt.Errorf("init: %s already exists; remove it or choose another --data", cfgPath)

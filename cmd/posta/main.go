@@ -40,6 +40,9 @@ type env struct {
 	stdout, stderr io.Writer
 	stdin          io.Reader
 	configPath     string
+	// configFlag is set when --config was given on the command line (init writes there;
+	// otherwise into its data directory, whatever $POSTA_CONFIG says).
+	configFlag bool
 }
 
 func nouns() map[string]map[string]command {
@@ -93,9 +96,9 @@ func dispatch(ctx context.Context, e *env, args []string) error {
 			if len(args) < 2 {
 				return usagef("--config needs a file")
 			}
-			e.configPath, args = args[1], args[2:]
+			e.configPath, args, e.configFlag = args[1], args[2:], true
 		case strings.HasPrefix(args[0], "--config="):
-			e.configPath, args = strings.TrimPrefix(args[0], "--config="), args[1:]
+			e.configPath, args, e.configFlag = strings.TrimPrefix(args[0], "--config="), args[1:], true
 		case args[0] == "-h" || args[0] == "--help" || args[0] == "help":
 			printUsage(e.stdout)
 			return nil
