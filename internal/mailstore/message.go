@@ -271,6 +271,15 @@ func (s *Store) Expunge(ctx context.Context, accountID, mailboxID int64, uids []
 	return s.removeMessages(ctx, accountID, mailboxID, uids, true)
 }
 
+// Delete removes the given messages (UIDs sorted) whatever their flags, in one transaction,
+// leaving tombstones (POP3 DELE applied at QUIT). It returns the UIDs removed.
+func (s *Store) Delete(ctx context.Context, accountID, mailboxID int64, uids []uint32) ([]uint32, error) {
+	if len(uids) == 0 {
+		return nil, nil
+	}
+	return s.removeMessages(ctx, accountID, mailboxID, uids, false)
+}
+
 func (s *Store) removeMessages(ctx context.Context, accountID, mailboxID int64, uids []uint32, onlyDeleted bool) ([]uint32, error) {
 	var out []uint32
 	var modseq int64

@@ -105,6 +105,9 @@ type Parsed struct {
 	Text        string    `json:"-"`
 	Preview     string    `json:"prev"`
 	Attachments bool      `json:"att"`
+	// CRLFExtra is how many octets longer the message is when sent with CRLF line endings and
+	// a final line break (POP3 sizes; IMAP's RFC822.SIZE stays the stored size).
+	CRLFExtra int64 `json:"crlfx,omitempty"`
 }
 
 // Section returns the part named by an IMAP section number (RFC 9051 §6.4.5): in a multipart,
@@ -163,6 +166,13 @@ func Parse(raw []byte) (*Parsed, error) {
 	p.Text = ps.text.String()
 	p.Preview = preview(p.Text, 200)
 	p.Attachments = ps.att
+	p.CRLFExtra = int64(bytes.Count(raw, []byte("\n")) - bytes.Count(raw, []byte("\r\n")))
+	if n := len(raw); n > 0 && raw[n-1] != '\n' {
+		p.CRLFExtra += 2
+		if raw[n-1] == '\r' {
+			p.CRLFExtra-- // "...\r" becomes "...\r\n"
+		}
+	}
 	return p, nil
 }
 

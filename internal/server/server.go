@@ -25,6 +25,7 @@ import (
 	"github.com/postamail/posta/internal/directory"
 	"github.com/postamail/posta/internal/mailstore"
 	"github.com/postamail/posta/internal/observe"
+	"github.com/postamail/posta/internal/pop3server"
 	"github.com/postamail/posta/internal/queue"
 	"github.com/postamail/posta/internal/smtpserver"
 )
@@ -45,6 +46,7 @@ type Server struct {
 	Queue     *queue.Queue
 	Deliver   *deliver.Deliverer
 	SMTP      *smtpserver.Server
+	POP3      *pop3server.Server
 
 	pgChanges *changes.Postgres
 }
@@ -96,6 +98,12 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server,
 		Logger:            log,
 		Metrics:           s.Metrics,
 	}, s.Directory, s.Deliver, s.Throttle)
+	s.POP3 = pop3server.New(pop3server.Config{
+		Hostname:          cfg.Hostname,
+		TLSConfig:         s.tlsConfig(),
+		AllowInsecureAuth: cfg.Security.AllowInsecureAuth,
+		Logger:            log,
+	}, mailLogin{s.Directory, directory.ProtoPOP3}, s.Store, s.Throttle)
 	if s.DB.Engine == db.Postgres {
 		s.pgChanges = changes.NewPostgres(cfg.Database.DSN, s.Bus, log)
 	}
@@ -215,8 +223,19 @@ func (s *Server) services() []service {
 			stop:  s.SMTP.Shutdown,
 		}
 	}
+	pop3Service := func(name, addr string, implicitTLS bool) service {
+		if implicitTLS && s.Certs == nil {
+			addr = ""
+		}
+		return service{name: name, addr: addr,
+			serve: func(ctx context.Context, ln net.Listener) error { return s.POP3.Serve(ctx, ln, implicitTLS) },
+			stop:  s.POP3.Shutdown,
+		}
+	}
 	return []service{
 		smtpService("smtp", l.SMTP, smtpserver.MX),
+		pop3Service("pop3", l.POP3, false),
+		pop3Service("pop3s", l.POP3S, true),
 		smtpService("submission", l.Submission, smtpserver.Submission),
 		smtpService("submissions", l.Submissions, smtpserver.Submissions),
 		s.httpService("http", l.HTTP, false),
@@ -272,4 +291,22 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	fmt.Fprintf(w, `{"status":"ok","database":%q}`+"\n", s.DB.Engine.String())
+}
+
+// mailLogin authenticates mail-protocol logins against the directory and checks that the
+// account's class of service includes mail and the protocol.
+type mailLogin struct {
+	dir   *directory.Service
+	proto int
+}
+
+func (m mailLogin) Login(ctx context.Context, user, pass string) (int64, error) {
+	acc, err := m.dir.Authenticate(ctx, user, pass)
+	if err != nil {
+		return 0, err
+	}
+	if !acc.Has(directory.FeatureMail) || !acc.Allows(m.proto) {
+		return 0, pop3server.ErrNotAllowed
+	}
+	return acc.ID, nil
 }
