@@ -64,26 +64,35 @@ const maxCachedStmts = 1000
 // stmt returns the cached prepared statement for q on the pool, preparing it if needed, or nil
 // when the engine or the cache does not keep one. It must not be called inside a write
 // transaction: on SQLite preparing on the write pool would wait for the transaction's own
-// connection.
+// connection. The cache lock is never held while preparing: a transaction holding the single
+// writer connection may need the lock (txStmt) before it can give the connection back.
 func (db *DB) stmt(ctx context.Context, write bool, q string) *sql.Stmt {
 	if db.Engine != SQLite {
 		return nil
 	}
-	db.stmtMu.Lock()
-	defer db.stmtMu.Unlock()
 	cache, pool := db.readStmts, db.read
 	if write {
 		cache, pool = db.writeStmts, db.write
 	}
-	if st, ok := cache[q]; ok {
+	db.stmtMu.Lock()
+	st, ok := cache[q]
+	full := len(cache) >= maxCachedStmts
+	db.stmtMu.Unlock()
+	if ok {
 		return st
 	}
-	if len(cache) >= maxCachedStmts {
+	if full {
 		return nil
 	}
 	st, err := pool.PrepareContext(ctx, q)
 	if err != nil {
 		return nil // let the caller run it unprepared and report the error
+	}
+	db.stmtMu.Lock()
+	defer db.stmtMu.Unlock()
+	if prev, ok := cache[q]; ok {
+		st.Close() // another goroutine prepared it meanwhile
+		return prev
 	}
 	cache[q] = st
 	return st

@@ -3,7 +3,10 @@ package db_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/postamail/posta/internal/db"
 	"github.com/postamail/posta/internal/db/dbtest"
@@ -93,4 +96,51 @@ func TestOpenRejectsUnknownDSN(t *testing.T) {
 	if _, err := db.Open(context.Background(), "mysql://x"); err == nil {
 		t.Fatal("want error for mysql DSN")
 	}
+}
+
+// Transactions that meet statements not yet prepared, racing with each other and with plain
+// writes, must all finish: the statement cache once held its lock while waiting for the single
+// SQLite writer connection that a transaction needing the same lock was holding.
+func TestConcurrentWritesWithFreshStatements(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, d *db.DB) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		var wg sync.WaitGroup
+		errs := make(chan error, 64)
+		for g := 0; g < 8; g++ {
+			wg.Add(1)
+			go func(g int) {
+				defer wg.Done()
+				for i := 0; i < 25; i++ {
+					// A distinct query text each round, so every transaction finds an
+					// unprepared statement and leaves one pending.
+					q := fmt.Sprintf(`INSERT INTO settings (key, value) VALUES (?, ?) /* %d-%d */`, g, i)
+					err := d.WriteTx(ctx, func(tx *db.Tx) error {
+						var n int
+						if err := tx.QueryRowContext(ctx, fmt.Sprintf(`SELECT COUNT(*) FROM settings /* %d */`, i)).Scan(&n); err != nil {
+							return err
+						}
+						_, err := tx.ExecContext(ctx, q, fmt.Sprintf("tx-%d-%d", g, i), "v")
+						return err
+					})
+					if err == nil {
+						_, err = d.ExecContext(ctx, fmt.Sprintf(`INSERT INTO settings (key, value) VALUES (?, ?) /* plain %d */`, i), fmt.Sprintf("plain-%d-%d", g, i), "v")
+					}
+					if err != nil {
+						errs <- err
+						return
+					}
+				}
+			}(g)
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		var n int
+		if err := d.QueryRowContext(ctx, `SELECT COUNT(*) FROM settings`).Scan(&n); err != nil || n != 8*25*2 {
+			t.Fatalf("%d rows (%v), want %d", n, err, 8*25*2)
+		}
+	})
 }
