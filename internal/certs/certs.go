@@ -1,206 +1,224 @@
-// Package certs owns posta's TLS certificates: a self-signed certificate generated for trials,
-// and certificate files loaded, validated and reloaded when they change on disk (so a renewal by
-// an external tool needs no restart). Automatic certificates (ACME) will live here too.
+// Package certs owns posta's TLS certificates: generating a self-signed pair for trials, and
+// serving a certificate from PEM files, validated when loaded and reloaded when the files change
+// on disk, so that a renewal by an external tool needs no restart.
+//
+// This package will also own automatic certificates (ACME, RFC 8555), with their cache in the
+// database; callers depend only on Store's TLSConfig, GetCertificate and Leaf, which will not
+// change when it does. It reads and writes only the certificate and key files it is given and
+// must not touch the configuration file or the database schema of other packages.
 package certs
 
 import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"log/slog"
+	"io/fs"
 	"math/big"
-	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
-	"sync"
+	"strings"
 	"time"
 )
 
-// GenerateSelfSigned writes a new self-signed ECDSA P-256 certificate for hosts (DNS names or
-// IP addresses; localhost, 127.0.0.1 and ::1 are always included) and its key.
+// SelfSignedValidity is the validity of certificates made by EnsureSelfSigned: 825 days, the
+// longest that Apple platforms accept for a TLS server certificate.
+const SelfSignedValidity = 825 * 24 * time.Hour
+
+// alwaysHosts are in every self-signed certificate, so that local clients can connect.
+var alwaysHosts = []string{"localhost", "127.0.0.1", "::1"}
+
+// GenerateSelfSigned writes a new certificate for hosts (DNS names or IP addresses; localhost,
+// 127.0.0.1 and ::1 are always included), valid from now for validFor, and its ECDSA P-256
+// private key. The certificate file holds the server certificate followed by the CA
+// certificate that signed it: clients may trust that CA, whose key is discarded, or the server
+// certificate itself. The server certificate is not a CA, as some clients require. Files are
+// replaced atomically; missing directories are created with mode 0700; the key has mode 0600.
 func GenerateSelfSigned(certPath, keyPath string, hosts []string, validFor time.Duration) error {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return err
+	if validFor <= 0 {
+		return fmt.Errorf("certs: validity %v is not positive", validFor)
 	}
-	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
-	if err != nil {
-		return err
-	}
-	cn := "localhost"
-	if len(hosts) > 0 {
-		cn = hosts[0]
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial,
-		Subject:               pkix.Name{CommonName: cn, Organization: []string{"posta self-signed"}},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(validFor),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
+	now := time.Now()
+	return generate(certPath, keyPath, hosts, now.Add(-time.Hour), now.Add(validFor))
+}
+
+// generate is GenerateSelfSigned with an explicit validity window.
+func generate(certPath, keyPath string, hosts []string, notBefore, notAfter time.Time) error {
+	var dnsNames []string
+	var ips []netip.Addr
 	seen := map[string]bool{}
-	for _, h := range append(hosts, "localhost", "127.0.0.1", "::1") {
-		if h == "" || seen[h] {
+	for _, h := range append(append([]string(nil), hosts...), alwaysHosts...) {
+		h = strings.ToLower(strings.TrimSuffix(h, "."))
+		if seen[h] {
 			continue
 		}
 		seen[h] = true
-		if ip := net.ParseIP(h); ip != nil {
-			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
-		} else {
-			tmpl.DNSNames = append(tmpl.DNSNames, h)
+		if ip, err := netip.ParseAddr(h); err == nil {
+			if ip.Zone() != "" {
+				return fmt.Errorf("certs: host %q: an IP address in a certificate has no zone", h)
+			}
+			ips = append(ips, ip.Unmap())
+			continue
 		}
+		if err := checkDNSName(h); err != nil {
+			return fmt.Errorf("certs: host %q: %w", h, err)
+		}
+		dnsNames = append(dnsNames, h)
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return err
+		return fmt.Errorf("certs: generate key: %w", err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return fmt.Errorf("certs: generate key: %w", err)
+	}
+	name := dnsNames[0] // hosts come first; "localhost" at least
+	caTmpl := &x509.Certificate{
+		SerialNumber:          randomSerial(),
+		Subject:               pkix.Name{Organization: []string{"posta"}, CommonName: "posta self-signed CA for " + name},
+		NotBefore:             notBefore,
+		NotAfter:              notAfter,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		MaxPathLenZero:        true,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		return fmt.Errorf("certs: create CA certificate: %w", err)
+	}
+	ca, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		return fmt.Errorf("certs: parse CA certificate: %w", err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          randomSerial(),
+		Subject:               pkix.Name{Organization: []string{"posta"}, CommonName: name},
+		NotBefore:             notBefore,
+		NotAfter:              notAfter,
+		KeyUsage:              x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		DNSNames:              dnsNames,
+	}
+	for _, ip := range ips {
+		tmpl.IPAddresses = append(tmpl.IPAddresses, ip.AsSlice())
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		return fmt.Errorf("certs: create certificate: %w", err)
 	}
 	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
-		return err
+		return fmt.Errorf("certs: encode key: %w", err)
 	}
+	chain := append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})...)
 	for _, p := range []string{certPath, keyPath} {
 		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
-			return err
+			return fmt.Errorf("certs: %w", err)
 		}
 	}
-	if err := writeAtomic(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		return err
+	// The key first: a Store reloading in between sees a mismatch, keeps its certificate and
+	// retries when the certificate file changes.
+	if err := writeFileAtomic(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		return fmt.Errorf("certs: write key: %w", err)
 	}
-	return writeAtomic(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
-}
-
-// EnsureSelfSigned generates a self-signed certificate, valid for ten years, unless both files
-// already exist.
-func EnsureSelfSigned(certPath, keyPath string, hosts []string) (created bool, err error) {
-	_, errC := os.Stat(certPath)
-	_, errK := os.Stat(keyPath)
-	if errC == nil && errK == nil {
-		return false, nil
+	if err := writeFileAtomic(certPath, chain, 0o644); err != nil {
+		return fmt.Errorf("certs: write certificate: %w", err)
 	}
-	return true, GenerateSelfSigned(certPath, keyPath, hosts, 10*365*24*time.Hour)
-}
-
-func writeAtomic(path string, data []byte, mode os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(data); err == nil {
-		err = f.Chmod(mode)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
-}
-
-// Store serves a certificate from files, reloading it when the files change.
-type Store struct {
-	certPath, keyPath string
-	log               *slog.Logger
-
-	mu        sync.Mutex
-	cert      *tls.Certificate
-	leaf      *x509.Certificate
-	modTime   time.Time
-	lastCheck time.Time
-}
-
-// NewStore loads and validates the certificate and key.
-func NewStore(certPath, keyPath string) (*Store, error) {
-	s := &Store{certPath: certPath, keyPath: keyPath, log: slog.Default()}
-	if err := s.load(); err != nil {
-		return nil, err
-	}
-	return s, nil
-}
-
-func (s *Store) load() error {
-	ci, err := os.Stat(s.certPath)
-	if err != nil {
-		return fmt.Errorf("certificate %s: %w", s.certPath, err)
-	}
-	certPEM, err := os.ReadFile(s.certPath)
-	if err != nil {
-		return fmt.Errorf("certificate %s: %w", s.certPath, err)
-	}
-	keyPEM, err := os.ReadFile(s.keyPath)
-	if err != nil {
-		return fmt.Errorf("key %s: %w", s.keyPath, err)
-	}
-	if b, _ := pem.Decode(certPEM); b == nil {
-		return fmt.Errorf("certificate %s: not a PEM file", s.certPath)
-	}
-	if b, _ := pem.Decode(keyPEM); b == nil {
-		return fmt.Errorf("key %s: not a PEM file", s.keyPath)
-	}
-	pair, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		return fmt.Errorf("certificate %s and key %s: %w", s.certPath, s.keyPath, err)
-	}
-	leaf, err := x509.ParseCertificate(pair.Certificate[0])
-	if err != nil {
-		return fmt.Errorf("certificate %s: %w", s.certPath, err)
-	}
-	if time.Now().After(leaf.NotAfter) {
-		return fmt.Errorf("certificate %s expired on %s", s.certPath, leaf.NotAfter.Format(time.DateOnly))
-	}
-	pair.Leaf = leaf
-	s.mu.Lock()
-	s.cert, s.leaf, s.modTime = &pair, leaf, ci.ModTime()
-	s.mu.Unlock()
 	return nil
 }
 
-// Leaf returns the current certificate.
-func (s *Store) Leaf() *x509.Certificate {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.leaf
+// randomSerial returns a positive 127-bit serial number; RFC 5280 section 4.1.2.2 allows up to
+// 20 octets and CA/Browser Forum rules ask for 64 random bits at least.
+func randomSerial() *big.Int {
+	// rand.Int never fails: crypto/rand.Reader does not return errors since Go 1.24.
+	n, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	return n.Add(n, big.NewInt(1))
 }
 
-func (s *Store) getCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-	s.mu.Lock()
-	check := time.Since(s.lastCheck) > 10*time.Second
-	if check {
-		s.lastCheck = time.Now()
+// checkDNSName accepts host names (RFC 1123 section 2.1) and a leading "*." wildcard label
+// (RFC 6125 section 6.4.3).
+func checkDNSName(h string) error {
+	name := strings.TrimPrefix(h, "*.")
+	if name == "" || len(name) > 253 {
+		return errors.New("not a DNS name")
 	}
-	mod := s.modTime
-	s.mu.Unlock()
-	if check {
-		if fi, err := os.Stat(s.certPath); err == nil && !fi.ModTime().Equal(mod) {
-			if err := s.load(); err != nil {
-				s.log.Warn("certs: reload failed, keeping the current certificate", "err", err)
-			} else {
-				s.log.Info("certs: certificate reloaded", "file", s.certPath)
+	for l := range strings.SplitSeq(name, ".") {
+		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+			return errors.New("not a DNS name")
+		}
+		for _, r := range l {
+			if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+				return fmt.Errorf("not a DNS name: contains %q (write internationalised names as xn--)", r)
 			}
 		}
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.cert == nil {
-		return nil, errors.New("certs: no certificate")
-	}
-	return s.cert, nil
+	return nil
 }
 
-// TLSConfig returns a server configuration using the store's certificate.
-func (s *Store) TLSConfig() *tls.Config {
-	return &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: s.getCertificate}
+// EnsureSelfSigned generates a self-signed certificate valid for SelfSignedValidity unless both
+// files exist. It reports whether it generated one. An error other than "does not exist" from
+// either file is returned, not papered over by a new certificate.
+func EnsureSelfSigned(certPath, keyPath string, hosts []string) (created bool, err error) {
+	missing := false
+	for _, p := range []string{certPath, keyPath} {
+		if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) {
+			missing = true
+		} else if err != nil {
+			return false, fmt.Errorf("certs: %w", err)
+		}
+	}
+	if !missing {
+		return false, nil
+	}
+	if err := GenerateSelfSigned(certPath, keyPath, hosts, SelfSignedValidity); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// writeFileAtomic replaces path with data: a reader sees the old file or the new one, and
+// after a crash the new one is either complete or absent.
+func writeFileAtomic(path string, data []byte, mode os.FileMode) (err error) {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if err = f.Chmod(mode); err != nil {
+		return err
+	}
+	if _, err = f.Write(data); err != nil {
+		return err
+	}
+	if err = f.Sync(); err != nil {
+		return err
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	if err = os.Rename(f.Name(), path); err != nil {
+		return err
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }

@@ -1,28 +1,41 @@
-// Package config owns posta's bootstrap file, posta.toml: what a node needs to start (hostname,
-// data directory, database, blob store, listeners, TLS, limits). Everything else (tenants,
-// domains, accounts, policies) lives in the database and must not be added here. Errors name the
-// file, the key and what was expected.
+// Package config owns posta's bootstrap file, posta.toml: what a node needs before it can open
+// its database (host name, data directory, database, blob store, listeners, TLS files, node-wide
+// limits, log settings). Everything else (tenants, domains, accounts, policies) lives in the
+// database and must not be added here.
+//
+// Load decodes, completes and validates the file; every error it returns is an *Error naming the
+// file, the key and what was expected. Write produces a commented file that Load reads back to an
+// equal Config. The package only reads and writes the file: it opens no listener, no database
+// and no certificate.
 package config
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
 	"net"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
-
-	"github.com/BurntSushi/toml"
 )
 
-// DefaultMaxMessageSize is 29 MiB, the provider's message size limit.
-const DefaultMaxMessageSize = 30408704
+// Defaults applied by Load to keys that are absent from the file.
+const (
+	// DefaultMaxMessageSize is 29 MiB, the provider's message size limit (RFC 1870 SIZE).
+	DefaultMaxMessageSize = 30408704
+	// DefaultMaxRecipients is the number of recipients accepted per message; RFC 5321
+	// section 4.5.3.1.8 requires a server to accept at least 100.
+	DefaultMaxRecipients = 100
+	DefaultDSN           = "sqlite:posta.db"
+	DefaultBlobDir       = "blobs"
+	DefaultLogFormat     = "text"
+	DefaultLogLevel      = "info"
+)
 
-// Config is the content of posta.toml.
+// Config is the content of posta.toml. After Load, DataDir and every path (the SQLite file,
+// the blob directory, the TLS files) are absolute.
 type Config struct {
-	Hostname string   `toml:"hostname"`
+	// Hostname is this node's fully qualified domain name, used in SMTP banners, Received
+	// fields and client autoconfiguration.
+	Hostname string `toml:"hostname"`
+	// DataDir is the base of relative paths; relative to the configuration file's directory.
 	DataDir  string   `toml:"data_dir"`
 	Log      Log      `toml:"log"`
 	Database Database `toml:"database"`
@@ -33,23 +46,26 @@ type Config struct {
 	Security Security `toml:"security"`
 }
 
-// Log selects the log format ("text" or "json") and level.
+// Log selects the log format and the minimum level.
 type Log struct {
-	Format string `toml:"format"`
-	Level  string `toml:"level"`
+	Format string `toml:"format"` // "text" (default) or "json"
+	Level  string `toml:"level"`  // "debug", "info" (default), "warn" or "error"
 }
 
-// Database names the database: "sqlite:PATH" (relative to data_dir) or "postgres://...".
+// Database names the database.
 type Database struct {
+	// DSN is "sqlite:PATH" (PATH relative to data_dir) or "postgres://..." /
+	// "postgresql://...".
 	DSN string `toml:"dsn"`
 }
 
-// Blob is the blob store directory (relative to data_dir).
+// Blob configures the blob store holding message bodies.
 type Blob struct {
-	Dir string `toml:"dir"`
+	Dir string `toml:"dir"` // relative to data_dir; default "blobs"
 }
 
-// Listen has one "host:port" per service; an empty address disables the service.
+// Listen has one "host:port" address per service; an empty address disables the service. An
+// empty host listens on every interface.
 type Listen struct {
 	SMTP        string `toml:"smtp"`
 	Submission  string `toml:"submission"`
@@ -62,284 +78,111 @@ type Listen struct {
 	HTTPS       string `toml:"https"`
 }
 
-// TLS names the certificate and key files (relative to data_dir).
+// TLS names the certificate chain and key files (PEM, relative to data_dir). Both empty means
+// no TLS: the implicit-TLS listeners must then be disabled.
 type TLS struct {
-	Cert       string `toml:"cert"`
-	Key        string `toml:"key"`
-	SelfSigned bool   `toml:"self_signed"`
+	Cert string `toml:"cert"`
+	Key  string `toml:"key"`
+	// SelfSigned records that init generated the pair; doctor reports it.
+	SelfSigned bool `toml:"self_signed"`
 }
 
-// Limits are the node-wide defaults; tenants and classes of service may lower them.
+// Limits are the node-wide ceilings; tenants and classes of service may set lower ones.
 type Limits struct {
-	MaxMessageSize int64 `toml:"max_message_size"`
-	MaxRecipients  int   `toml:"max_recipients"`
+	MaxMessageSize int64 `toml:"max_message_size"` // bytes
+	MaxRecipients  int   `toml:"max_recipients"`   // per message
 }
 
 // Security holds switches meant for tests and trials.
 type Security struct {
-	// AllowInsecureAuth allows passwords without TLS on loopback connections only.
+	// AllowInsecureAuth allows AUTH and LOGIN without TLS, from loopback clients only.
 	AllowInsecureAuth bool `toml:"allow_insecure_auth"`
 }
 
-// Error is a configuration error.
+// Error is a configuration error. Every error returned by Load, Validate and Write's validation
+// is an *Error.
 type Error struct {
-	File string
-	Key  string
-	Msg  string
+	File   string // the file as named to Load; "posta.toml" for Validate
+	Key    string // dotted TOML key such as "limits.max_message_size"; "" if not about one key
+	Line   int    // 1-based line of a TOML syntax error; 0 if unknown
+	Column int    // 1-based column with Line; 0 if unknown
+	Msg    string
+	Err    error // underlying cause (such as an fs error), or nil
 }
 
 func (e *Error) Error() string {
-	if e.Key == "" {
-		return fmt.Sprintf("%s: %s", e.File, e.Msg)
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		fmt.Fprintf(&b, ": line %d", e.Line)
+		if e.Column > 0 {
+			fmt.Fprintf(&b, ", column %d", e.Column)
+		}
 	}
-	return fmt.Sprintf("%s: %s: %s", e.File, e.Key, e.Msg)
+	if e.Key != "" {
+		b.WriteString(": ")
+		b.WriteString(e.Key)
+	}
+	b.WriteString(": ")
+	b.WriteString(e.Msg)
+	return b.String()
 }
 
-// Service names and their standard ports.
-var standardPorts = []struct {
-	key  string
-	port int
-	get  func(*Listen) *string
-}{
-	{"smtp", 25, func(l *Listen) *string { return &l.SMTP }},
-	{"submission", 587, func(l *Listen) *string { return &l.Submission }},
-	{"submissions", 465, func(l *Listen) *string { return &l.Submissions }},
-	{"imap", 143, func(l *Listen) *string { return &l.IMAP }},
-	{"imaps", 993, func(l *Listen) *string { return &l.IMAPS }},
-	{"pop3", 110, func(l *Listen) *string { return &l.POP3 }},
-	{"pop3s", 995, func(l *Listen) *string { return &l.POP3S }},
-	{"http", 80, func(l *Listen) *string { return &l.HTTP }},
-	{"https", 443, func(l *Listen) *string { return &l.HTTPS }},
+// Unwrap returns the underlying cause, so that errors.Is(err, fs.ErrNotExist) works.
+func (e *Error) Unwrap() error { return e.Err }
+
+// service describes one listener: its key under [listen], standard port, whether it speaks
+// implicit TLS, and where its address lives in Listen.
+type service struct {
+	key         string
+	port        int
+	implicitTLS bool
+	addr        func(*Listen) *string
 }
 
-// Default returns a configuration with every listener at its standard port plus portOffset on
-// listenHost, SQLite in dataDir, and a self-signed certificate.
+// services lists the listeners in the order they are written and validated.
+var services = [...]service{
+	{"smtp", 25, false, func(l *Listen) *string { return &l.SMTP }},
+	{"submission", 587, false, func(l *Listen) *string { return &l.Submission }},
+	{"submissions", 465, true, func(l *Listen) *string { return &l.Submissions }}, // RFC 8314
+	{"imap", 143, false, func(l *Listen) *string { return &l.IMAP }},
+	{"imaps", 993, true, func(l *Listen) *string { return &l.IMAPS }},
+	{"pop3", 110, false, func(l *Listen) *string { return &l.POP3 }},
+	{"pop3s", 995, true, func(l *Listen) *string { return &l.POP3S }},
+	{"http", 80, false, func(l *Listen) *string { return &l.HTTP }},
+	{"https", 443, true, func(l *Listen) *string { return &l.HTTPS }},
+}
+
+// Default returns a complete configuration: every listener on listenHost at its standard port
+// plus portOffset, SQLite and blobs under dataDir, and a self-signed certificate at
+// tls/cert.pem and tls/key.pem. Paths are left relative to dataDir, as Write writes them.
 func Default(dataDir, hostname, listenHost string, portOffset int) *Config {
 	c := &Config{
 		Hostname: hostname,
 		DataDir:  dataDir,
-		Log:      Log{Format: "text", Level: "info"},
-		Database: Database{DSN: "sqlite:posta.db"},
-		Blob:     Blob{Dir: "blobs"},
+		Log:      Log{Format: DefaultLogFormat, Level: DefaultLogLevel},
+		Database: Database{DSN: DefaultDSN},
+		Blob:     Blob{Dir: DefaultBlobDir},
 		TLS:      TLS{Cert: "tls/cert.pem", Key: "tls/key.pem", SelfSigned: true},
-		Limits:   Limits{MaxMessageSize: DefaultMaxMessageSize, MaxRecipients: 100},
+		Limits:   Limits{MaxMessageSize: DefaultMaxMessageSize, MaxRecipients: DefaultMaxRecipients},
 	}
-	for _, sp := range standardPorts {
-		*sp.get(&c.Listen) = net.JoinHostPort(listenHost, strconv.Itoa(sp.port+portOffset))
+	for _, s := range services {
+		*s.addr(&c.Listen) = net.JoinHostPort(listenHost, strconv.Itoa(s.port+portOffset))
 	}
 	return c
 }
 
-// Load reads, completes and validates the file at path. Relative paths are resolved against
-// data_dir, itself relative to the file's directory.
-func Load(path string) (*Config, error) {
-	name := filepath.Base(path)
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, &Error{File: path, Msg: err.Error()}
-	}
-	var c Config
-	md, err := toml.Decode(string(b), &c)
-	if err != nil {
-		var pe toml.ParseError
-		if errors.As(err, &pe) {
-			return nil, &Error{File: name, Msg: fmt.Sprintf("line %d: %s", pe.Position.Line, pe.Message)}
-		}
-		return nil, &Error{File: name, Msg: err.Error()}
-	}
-	if und := md.Undecoded(); len(und) > 0 {
-		return nil, &Error{File: name, Key: und[0].String(), Msg: "unknown key"}
-	}
-	c.applyDefaults()
-	if c.DataDir == "" {
-		c.DataDir = "."
-	}
-	if !filepath.IsAbs(c.DataDir) {
-		c.DataDir = filepath.Join(filepath.Dir(path), c.DataDir)
-	}
-	c.resolvePaths()
-	if err := c.validate(name); err != nil {
-		return nil, err
-	}
-	return &c, nil
-}
-
-func (c *Config) applyDefaults() {
-	if c.Log.Format == "" {
-		c.Log.Format = "text"
-	}
-	if c.Log.Level == "" {
-		c.Log.Level = "info"
-	}
-	if c.Database.DSN == "" {
-		c.Database.DSN = "sqlite:posta.db"
-	}
-	if c.Blob.Dir == "" {
-		c.Blob.Dir = "blobs"
-	}
-	if c.Limits.MaxMessageSize == 0 {
-		c.Limits.MaxMessageSize = DefaultMaxMessageSize
-	}
-	if c.Limits.MaxRecipients == 0 {
-		c.Limits.MaxRecipients = 100
-	}
-}
-
-func (c *Config) abs(p string) string {
-	if p == "" || filepath.IsAbs(p) {
-		return p
-	}
-	return filepath.Join(c.DataDir, p)
-}
-
-func (c *Config) resolvePaths() {
+// SQLitePath returns the SQLite database file and true, or "" and false if the database is
+// not SQLite.
+func (c *Config) SQLitePath() (string, bool) {
 	if p, ok := strings.CutPrefix(c.Database.DSN, "sqlite:"); ok {
-		c.Database.DSN = "sqlite:" + c.abs(p)
+		return p, true
 	}
-	c.Blob.Dir = c.abs(c.Blob.Dir)
-	c.TLS.Cert = c.abs(c.TLS.Cert)
-	c.TLS.Key = c.abs(c.TLS.Key)
-}
-
-// Validate checks the configuration; errors are *Error values naming the key.
-func (c *Config) Validate() error { return c.validate("posta.toml") }
-
-func (c *Config) validate(file string) error {
-	bad := func(key, format string, args ...any) error {
-		return &Error{File: file, Key: key, Msg: fmt.Sprintf(format, args...)}
-	}
-	if !validHostname(c.Hostname) {
-		return bad("hostname", "expected a fully qualified host name such as mail.example.com, got %q", c.Hostname)
-	}
-	switch c.Log.Format {
-	case "text", "json":
-	default:
-		return bad("log.format", `expected "text" or "json", got %q`, c.Log.Format)
-	}
-	switch c.Log.Level {
-	case "debug", "info", "warn", "error":
-	default:
-		return bad("log.level", `expected "debug", "info", "warn" or "error", got %q`, c.Log.Level)
-	}
-	dsn := c.Database.DSN
-	switch {
-	case strings.HasPrefix(dsn, "sqlite:"):
-		if strings.TrimPrefix(dsn, "sqlite:") == "" {
-			return bad("database.dsn", "sqlite: needs a file path")
-		}
-	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
-	default:
-		return bad("database.dsn", `expected "sqlite:PATH" or "postgres://...", got %q`, dsn)
-	}
-	seen := map[string]string{}
-	for _, sp := range standardPorts {
-		addr := *sp.get(&c.Listen)
-		if addr == "" {
-			continue
-		}
-		key := "listen." + sp.key
-		host, port, err := net.SplitHostPort(addr)
-		if err != nil {
-			return bad(key, "expected host:port, got %q", addr)
-		}
-		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-			return bad(key, "expected a port between 1 and 65535, got %q", port)
-		}
-		if host != "" && net.ParseIP(host) == nil && !validHostname(host) {
-			return bad(key, "expected an IP address or host name, got %q", host)
-		}
-		if other, dup := seen[addr]; dup {
-			return bad(key, "address %s is already used by listen.%s", addr, other)
-		}
-		seen[addr] = sp.key
-	}
-	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
-		return bad("tls", "cert and key must both be set or both be empty")
-	}
-	if c.Limits.MaxMessageSize < 1024 || c.Limits.MaxMessageSize > 1<<30 {
-		return bad("limits.max_message_size", "expected a number of bytes between 1024 and 1073741824, got %d", c.Limits.MaxMessageSize)
-	}
-	if c.Limits.MaxRecipients < 1 || c.Limits.MaxRecipients > 100000 {
-		return bad("limits.max_recipients", "expected a number between 1 and 100000, got %d", c.Limits.MaxRecipients)
-	}
-	return nil
-}
-
-// validHostname accepts DNS names of at least two labels (and "localhost").
-func validHostname(h string) bool {
-	if h == "localhost" {
-		return true
-	}
-	if len(h) == 0 || len(h) > 253 || !strings.Contains(h, ".") {
-		return false
-	}
-	for _, label := range strings.Split(strings.TrimSuffix(h, "."), ".") {
-		if len(label) == 0 || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
-			return false
-		}
-		for _, r := range label {
-			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
-				return false
-			}
-		}
-	}
-	return true
+	return "", false
 }
 
 // IsPostgres reports whether the database is PostgreSQL.
-func (c *Config) IsPostgres() bool { return !strings.HasPrefix(c.Database.DSN, "sqlite:") }
-
-// Write writes the configuration to path atomically (mode 0600), with comments. Paths under
-// data_dir are written relative to it.
-func (c *Config) Write(path string) error {
-	rel := func(p string) string {
-		if r, err := filepath.Rel(c.DataDir, p); err == nil && !strings.HasPrefix(r, "..") && filepath.IsAbs(p) {
-			return r
-		}
-		return p
-	}
-	dsn := c.Database.DSN
-	if p, ok := strings.CutPrefix(dsn, "sqlite:"); ok {
-		dsn = "sqlite:" + rel(p)
-	}
-	var b bytes.Buffer
-	q := strconv.Quote
-	fmt.Fprintf(&b, "# posta bootstrap configuration. Tenants, domains and accounts live in the database.\n\n")
-	fmt.Fprintf(&b, "# This server's fully qualified host name (banners, Received headers, client settings).\nhostname = %s\n", q(c.Hostname))
-	fmt.Fprintf(&b, "# Base directory for the relative paths below.\ndata_dir = %s\n\n", q(c.DataDir))
-	fmt.Fprintf(&b, "[log]\nformat = %s # text or json\nlevel = %s  # debug, info, warn, error\n\n", q(c.Log.Format), q(c.Log.Level))
-	fmt.Fprintf(&b, "[database]\n# sqlite:PATH (embedded, default) or postgres://user:pass@host/db (several nodes)\ndsn = %s\n\n", q(dsn))
-	fmt.Fprintf(&b, "[blob]\n# Message bodies, content-addressed.\ndir = %s\n\n", q(rel(c.Blob.Dir)))
-	fmt.Fprintf(&b, "[listen]\n# host:port per service; an empty string disables it.\n")
-	for _, sp := range standardPorts {
-		fmt.Fprintf(&b, "%s = %s\n", sp.key, q(*sp.get(&c.Listen)))
-	}
-	fmt.Fprintf(&b, "\n[tls]\ncert = %s\nkey = %s\nself_signed = %v\n\n", q(rel(c.TLS.Cert)), q(rel(c.TLS.Key)), c.TLS.SelfSigned)
-	fmt.Fprintf(&b, "[limits]\n# Bytes; 30408704 = 29 MB. Tenants and classes of service may set lower limits.\nmax_message_size = %d\nmax_recipients = %d\n\n", c.Limits.MaxMessageSize, c.Limits.MaxRecipients)
-	fmt.Fprintf(&b, "[security]\n# Allow passwords without TLS from loopback clients only (tests and trials).\nallow_insecure_auth = %v\n", c.Security.AllowInsecureAuth)
-	return writeFileAtomic(path, b.Bytes(), 0o600)
-}
-
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".posta-config-")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
+func (c *Config) IsPostgres() bool {
+	return strings.HasPrefix(c.Database.DSN, "postgres://") ||
+		strings.HasPrefix(c.Database.DSN, "postgresql://")
 }

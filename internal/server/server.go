@@ -83,7 +83,7 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server,
 		return nil, fmt.Errorf("seed classes of service: %w", err)
 	}
 	if cfg.TLS.Cert != "" {
-		if s.Certs, err = certs.NewStore(cfg.TLS.Cert, cfg.TLS.Key); err != nil {
+		if s.Certs, err = certs.NewStore(cfg.TLS.Cert, cfg.TLS.Key, certs.WithLogger(log)); err != nil {
 			return nil, fmt.Errorf("tls: %w", err)
 		}
 	}

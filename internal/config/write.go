@@ -1,0 +1,170 @@
+package config
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// Write validates the configuration and writes it to path as a commented TOML file that Load
+// reads back to an equal Config. Paths inside data_dir are written relative to it. The file is
+// replaced atomically (temporary file, fsync, rename, fsync of the directory) with mode 0600.
+func (c *Config) Write(path string) error {
+	if err := c.validate(path); err != nil {
+		return err
+	}
+	var b bytes.Buffer
+	c.encode(&b)
+	if err := writeFileAtomic(path, b.Bytes(), 0o600); err != nil {
+		return fmt.Errorf("config: write %s: %w", path, err)
+	}
+	return nil
+}
+
+// encode writes the file's text. Every value is written explicitly, so that the file documents
+// the settings in force.
+func (c *Config) encode(b *bytes.Buffer) {
+	rel := c.relative
+	dsn := c.Database.DSN
+	if p, ok := c.SQLitePath(); ok {
+		dsn = "sqlite:" + rel(p)
+	}
+	line := func(format string, args ...any) { fmt.Fprintf(b, format+"\n", args...) }
+
+	line("# posta bootstrap configuration: what this node needs to start.")
+	line("# Tenants, domains, accounts and policies live in the database, not here.")
+	line("")
+	line("# Fully qualified name of this server: SMTP banner, Received fields, client setup.")
+	line("hostname = %s", quote(c.Hostname))
+	line("# Base directory for the relative paths below; relative to this file's directory.")
+	line("data_dir = %s", quote(c.DataDir))
+	line("")
+	line("[log]")
+	line("format = %s # \"text\" or \"json\"", quote(c.Log.Format))
+	line("level = %s # \"debug\", \"info\", \"warn\" or \"error\"", quote(c.Log.Level))
+	line("")
+	line("[database]")
+	line("# \"sqlite:PATH\" (embedded, one node) or \"postgres://user:password@host/database\"")
+	line("# (several nodes sharing one database).")
+	line("dsn = %s", quote(dsn))
+	line("")
+	line("[blob]")
+	line("# Message bodies, stored by content hash.")
+	line("dir = %s", quote(rel(c.Blob.Dir)))
+	line("")
+	line("[listen]")
+	line("# \"host:port\" per service; an empty host listens on every interface, an empty")
+	line("# string disables the service. submissions, imaps, pop3s and https need [tls].")
+	for _, s := range services {
+		line("%s = %s", s.key, quote(*s.addr(&c.Listen)))
+	}
+	line("")
+	line("[tls]")
+	line("# PEM certificate chain (server certificate first) and private key. Replacing the")
+	line("# files is enough: posta reloads them within seconds.")
+	line("cert = %s", quote(rel(c.TLS.Cert)))
+	line("key = %s", quote(rel(c.TLS.Key)))
+	line("# true when posta init generated a self-signed certificate (clients will warn).")
+	line("self_signed = %t", c.TLS.SelfSigned)
+	line("")
+	line("[limits]")
+	line("# Node-wide ceilings; tenants and classes of service may set lower ones.")
+	line("max_message_size = %d # bytes; %d is 29 MiB", c.Limits.MaxMessageSize, DefaultMaxMessageSize)
+	line("max_recipients = %d # per message", c.Limits.MaxRecipients)
+	line("")
+	line("[security]")
+	line("# Allow passwords without TLS from loopback clients only. For tests and trials.")
+	line("allow_insecure_auth = %t", c.Security.AllowInsecureAuth)
+}
+
+// relative returns p relative to DataDir when p lies inside it, else p unchanged.
+func (c *Config) relative(p string) string {
+	if p == "" || !filepath.IsAbs(p) || !filepath.IsAbs(c.DataDir) {
+		return p
+	}
+	r, err := filepath.Rel(c.DataDir, p)
+	if err != nil || r == "." || r == ".." || strings.HasPrefix(r, ".."+string(filepath.Separator)) {
+		return p
+	}
+	return r
+}
+
+// quote returns s as a TOML basic string. Control characters use the escapes TOML 1.0 defines
+// (section "String"); strconv.Quote's \a, \v and \x are not TOML.
+func quote(s string) string {
+	var b strings.Builder
+	b.Grow(len(s) + 2)
+	b.WriteByte('"')
+	for _, r := range s {
+		switch r {
+		case '"':
+			b.WriteString(`\"`)
+		case '\\':
+			b.WriteString(`\\`)
+		case '\b':
+			b.WriteString(`\b`)
+		case '\t':
+			b.WriteString(`\t`)
+		case '\n':
+			b.WriteString(`\n`)
+		case '\f':
+			b.WriteString(`\f`)
+		case '\r':
+			b.WriteString(`\r`)
+		default:
+			if r < 0x20 || r == 0x7f {
+				b.WriteString(`\u`)
+				b.WriteString(strconv.FormatInt(int64(r)|0x10000, 16)[1:])
+				continue
+			}
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+// writeFileAtomic replaces path with data: a reader sees the old file or the new one, and
+// after a crash the new one is either complete or absent.
+func writeFileAtomic(path string, data []byte, mode os.FileMode) (err error) {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if err = f.Chmod(mode); err != nil {
+		return err
+	}
+	if _, err = f.Write(data); err != nil {
+		return err
+	}
+	if err = f.Sync(); err != nil {
+		return err
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	if err = os.Rename(f.Name(), path); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}
+
+// syncDir makes a rename in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
