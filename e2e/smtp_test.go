@@ -79,7 +79,12 @@ func TestSMTPWithSwaks(t *testing.T) {
 	in := newInstall(t)
 	mailSetup(t, in)
 	in.start()
+	// A tenant whose contract limits messages to 100 000 bytes.
+	in.mustRun("tenant", "create", "Small", "--contact", "it@small.test", "--contract", "payg", "--max-message-size", "100000")
+	in.mustRun("domain", "add", "small.test", "--tenant", "Small")
+	in.mustRun("account", "add", "dan@small.test", "--cos", "Business Mail 100 MB", "--password-file", writeFile(t, in.dir, "pw2", testPW))
 	mx, sub, subs := in.addr(portSMTP), in.addr(portSubmission), in.addr(portSubmissions)
+	medium := "@" + writeFile(t, in.dir, "medium.txt", strings.Repeat("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789\r\n", 2700))
 	// Make carol nearly full: 1 MB quota, a 900 KB message.
 	big := "@" + writeFile(t, in.dir, "big.txt", strings.Repeat("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789\r\n", 12000))
 	tests := []struct {
@@ -96,6 +101,12 @@ func TestSMTPWithSwaks(t *testing.T) {
 		{"submission needs auth", []string{"-s", sub, "-tls", "-f", "alice@acme.test", "-t", "bob@acme.test"}, `<~\* 530 5\.7\.0`},
 		{"AUTH PLAIN over STARTTLS", []string{"-s", sub, "-tls", "-a", "PLAIN", "-au", "alice@acme.test", "-ap", testPW, "-f", "alice@acme.test", "-t", "bob@acme.test,friend@example.org"}, `<~  250 2\.0\.0 OK: queued`},
 		{"AUTH LOGIN over implicit TLS", []string{"-s", subs, "-tlsc", "-a", "LOGIN", "-au", "bob@acme.test", "-ap", testPW, "-f", "bob@acme.test", "-t", "alice@acme.test"}, `<~  250 2\.0\.0 OK: queued`},
+		{"AUTH LOGIN over STARTTLS", []string{"-s", sub, "-tls", "-a", "LOGIN", "-au", "alice@acme.test", "-ap", testPW, "-f", "alice@acme.test", "-t", "bob@acme.test"}, `<~  250 2\.0\.0 OK: queued`},
+		{"AUTH PLAIN over implicit TLS", []string{"-s", subs, "-tlsc", "-a", "PLAIN", "-au", "bob@acme.test", "-ap", testPW, "-f", "bob@acme.test", "-t", "alice@acme.test"}, `<~  250 2\.0\.0 OK: queued`},
+		{"over the recipient tenant's size limit", []string{"-s", mx, "-f", "x@example.org", "-t", "dan@small.test", "--body", medium}, `<\*\* 552 5\.3\.4`},
+		{"over one recipient's limit, the other still gets it", []string{"-s", mx, "-f", "x@example.org", "-t", "dan@small.test,bob@acme.test", "--body", medium}, `<-  250 2\.0\.0 OK: queued`},
+		{"over the sender tenant's size limit", []string{"-s", subs, "-tlsc", "-a", "PLAIN", "-au", "dan@small.test", "-ap", testPW, "-f", "dan@small.test", "-t", "alice@acme.test", "--body", medium}, `<~\* 552 5\.3\.4`},
+		{"under the limit", []string{"-s", mx, "-f", "x@example.org", "-t", "dan@small.test"}, `<-  250 2\.0\.0 OK: queued`},
 		{"wrong password", []string{"-s", sub, "-tls", "-a", "PLAIN", "-au", "alice@acme.test", "-ap", "wrong-password", "-f", "alice@acme.test", "-t", "bob@acme.test"}, `<~\* 535 5\.7\.8`},
 		{"no AUTH before TLS", []string{"-s", sub, "-a", "PLAIN", "-au", "alice@acme.test", "-ap", testPW, "-f", "alice@acme.test", "-t", "bob@acme.test"}, `Host did not advertise authentication`},
 		{"sending as someone else", []string{"-s", sub, "-tls", "-a", "PLAIN", "-au", "alice@acme.test", "-ap", testPW, "-f", "bob@acme.test", "-t", "bob@acme.test"}, `<~\* 553 5\.7\.1`},
@@ -126,9 +137,10 @@ func TestSMTPWithSwaks(t *testing.T) {
 	if out := swaks(t, "-s", mx, "-f", "x@example.org", "-t", "alice@acme.test", "--data", "@"+huge); !regexp.MustCompile(`552 5\.3\.4`).MatchString(out) {
 		t.Errorf("oversize: %s", lastLines(out, 6))
 	}
-	// The store: alice got to-account, alias, list, two submissions, pipelining, SMTPUTF8.
-	// carol: the first big message and the 80 % quota warning.
-	checks := map[string]int{"alice@acme.test": 6, "bob@acme.test": 5, "carol@acme.test": 2}
+	// The store: alice got to-account, alias, list, three submissions, pipelining, SMTPUTF8.
+	// bob: alias domain, list, two submissions, the one dan could not get, pipelining, carol's.
+	// carol: the first big message and the 80 % quota warning. dan: the small one only.
+	checks := map[string]int{"alice@acme.test": 7, "bob@acme.test": 7, "carol@acme.test": 2, "dan@small.test": 1}
 	for addr, want := range checks {
 		if got := in.inbox(addr); got != want {
 			t.Errorf("%s has %d messages in INBOX, want %d", addr, got, want)
@@ -137,8 +149,8 @@ func TestSMTPWithSwaks(t *testing.T) {
 	if n := in.count(`SELECT COUNT(*) FROM queue WHERE rcpt_to = 'friend@example.org'`); n != 2 {
 		t.Errorf("%d queued for the external list member and submission, want 2", n)
 	}
-	if n := in.count(`SELECT COUNT(*) FROM queue WHERE rcpt_to = 'x@example.org' AND mail_from = ''`); n != 1 {
-		t.Errorf("%d bounces queued to the sender for carol, want 1", n)
+	if n := in.count(`SELECT COUNT(*) FROM queue WHERE rcpt_to = 'x@example.org' AND mail_from = ''`); n != 2 {
+		t.Errorf("%d bounces queued to the sender for carol and dan, want 2", n)
 	}
 	if n := in.count(`SELECT COUNT(*) FROM messages WHERE subject LIKE 'Your mailbox is 8_% full'`); n != 1 {
 		t.Errorf("%d quota warnings, want 1", n)

@@ -93,6 +93,8 @@ func checkAccount(a *directory.Account, size int64) error {
 		return ErrMailboxDisabled
 	case !a.Has(directory.FeatureMail):
 		return ErrNoMailService
+	case a.MaxMessageSize > 0 && size > a.MaxMessageSize:
+		return ErrTooLarge
 	case len(a.ForwardTo) > 0 && !a.ForwardKeep:
 		return nil // nothing is stored here
 	case a.UsedBytes+size > a.QuotaBytes:
@@ -135,6 +137,7 @@ func (p *plan) addRemote(addr string) {
 // expand resolves every recipient into accounts and remote addresses.
 func (d *Deliverer) expand(ctx context.Context, env *Envelope) (*plan, error) {
 	p := &plan{accounts: map[int64]*directory.Account{}, direct: map[int64][]int{}, errs: make([]error, len(env.Rcpts))}
+	size := int64(len(env.Raw))
 	for i, rcpt := range env.Rcpts {
 		r, err := d.dir.Resolve(ctx, rcpt)
 		switch {
@@ -166,7 +169,7 @@ func (d *Deliverer) expand(ctx context.Context, env *Envelope) (*plan, error) {
 				return nil, err
 			}
 			for _, a := range accounts {
-				if err := checkAccount(a, 0); err == nil || errors.Is(err, ErrOverQuota) {
+				if err := checkAccount(a, size); err == nil || errors.Is(err, ErrOverQuota) {
 					d.addWithForwarding(ctx, p, a, -1, 0)
 				}
 			}
@@ -175,7 +178,7 @@ func (d *Deliverer) expand(ctx context.Context, env *Envelope) (*plan, error) {
 			}
 			continue
 		}
-		if err := checkAccount(r.Account, 0); err != nil && !errors.Is(err, ErrOverQuota) {
+		if err := checkAccount(r.Account, size); err != nil && !errors.Is(err, ErrOverQuota) {
 			p.errs[i] = err
 			continue
 		}

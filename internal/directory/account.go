@@ -34,13 +34,16 @@ type Account struct {
 	QuotaBytes   int64    `json:"quota_bytes"`
 	UsedBytes    int64    `json:"used_bytes"`
 	UsedMessages int64    `json:"used_messages"`
-	ForwardTo    []string `json:"forward_to,omitempty"`
-	ForwardKeep  bool     `json:"forward_keep"`
-	AutoReply    bool     `json:"auto_reply"`
-	AutoSubject  string   `json:"auto_reply_subject,omitempty"`
-	AutoBody     string   `json:"auto_reply_body,omitempty"`
-	CreatedAt    int64    `json:"created_at"`
-	LastLoginAt  int64    `json:"last_login_at,omitempty"`
+	// MaxMessageSize is the largest message the account may receive or send, the smaller of
+	// its COS's and its tenant's limits; 0 when neither sets one (the node's limit applies).
+	MaxMessageSize int64    `json:"max_message_size,omitempty"`
+	ForwardTo      []string `json:"forward_to,omitempty"`
+	ForwardKeep    bool     `json:"forward_keep"`
+	AutoReply      bool     `json:"auto_reply"`
+	AutoSubject    string   `json:"auto_reply_subject,omitempty"`
+	AutoBody       string   `json:"auto_reply_body,omitempty"`
+	CreatedAt      int64    `json:"created_at"`
+	LastLoginAt    int64    `json:"last_login_at,omitempty"`
 
 	passwordHash string
 	tenantStatus string
@@ -48,15 +51,20 @@ type Account struct {
 
 const accountCols = `a.id, a.tenant_id, a.domain_id, a.address, a.display_name, a.cos_id, c.name, c.features, c.protocols, a.status, c.quota_bytes,
 	a.used_bytes, a.used_messages, a.forward_to, a.forward_keep, a.autoreply, a.autoreply_subject, a.autoreply_body, a.created_at, COALESCE(a.last_login_at, 0),
-	a.password_hash, t.status`
+	a.password_hash, t.status, COALESCE(c.max_message_size, 0), COALESCE(t.max_message_size, 0)`
 const accountFrom = ` FROM accounts a JOIN cos c ON c.id = a.cos_id JOIN tenants t ON t.id = a.tenant_id`
 
 func scanAccount(sc interface{ Scan(...any) error }) (*Account, error) {
 	var a Account
 	var fwd string
+	var cosMax, tenantMax int64
 	err := sc.Scan(&a.ID, &a.TenantID, &a.DomainID, &a.Address, &a.DisplayName, &a.COSID, &a.COS, &a.FeatureMask, &a.Protocols, &a.Status, &a.QuotaBytes,
 		&a.UsedBytes, &a.UsedMessages, &fwd, &a.ForwardKeep, &a.AutoReply, &a.AutoSubject, &a.AutoBody, &a.CreatedAt, &a.LastLoginAt,
-		&a.passwordHash, &a.tenantStatus)
+		&a.passwordHash, &a.tenantStatus, &cosMax, &tenantMax)
+	a.MaxMessageSize = cosMax
+	if tenantMax > 0 && (a.MaxMessageSize == 0 || tenantMax < a.MaxMessageSize) {
+		a.MaxMessageSize = tenantMax
+	}
 	if fwd != "" {
 		a.ForwardTo = strings.Split(fwd, ",")
 	}

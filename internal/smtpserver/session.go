@@ -145,13 +145,24 @@ func (s *session) mayUseSender(addr string) bool {
 	return err == nil && ok
 }
 
+// sizeLimit is the largest message this session may send: the node's limit, lowered by the
+// authenticated account's COS or tenant limit. (A recipient's own limit is checked per
+// recipient, at RCPT against the declared SIZE and at DATA against the real size.)
+func (s *session) sizeLimit() int64 {
+	limit := s.s.cfg.MaxMessageSize
+	if s.account != nil && s.account.MaxMessageSize > 0 && s.account.MaxMessageSize < limit {
+		limit = s.account.MaxMessageSize
+	}
+	return limit
+}
+
 // Mail starts a transaction.
 func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	if s.mode != MX && s.account == nil {
 		return errAuthRequired
 	}
-	if opts != nil && opts.Size > s.s.cfg.MaxMessageSize {
-		return errTooBig(s.s.cfg.MaxMessageSize)
+	if opts != nil && opts.Size > s.sizeLimit() {
+		return errTooBig(s.sizeLimit())
 	}
 	if s.account != nil && !s.mayUseSender(from) {
 		return errNotYourAddress(from)
@@ -203,6 +214,9 @@ func (s *session) Data(r io.Reader) error {
 	raw, err := io.ReadAll(r)
 	if err != nil {
 		return err // go-smtp's ErrDataTooLarge is already 552 5.3.4
+	}
+	if int64(len(raw)) > s.sizeLimit() {
+		return errTooBig(s.sizeLimit())
 	}
 	if s.account != nil {
 		if bad := s.foreignFrom(raw); bad != "" {
