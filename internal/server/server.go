@@ -23,6 +23,7 @@ import (
 	"github.com/postamail/posta/internal/db"
 	"github.com/postamail/posta/internal/deliver"
 	"github.com/postamail/posta/internal/directory"
+	"github.com/postamail/posta/internal/imapserver"
 	"github.com/postamail/posta/internal/mailstore"
 	"github.com/postamail/posta/internal/observe"
 	"github.com/postamail/posta/internal/pop3server"
@@ -47,6 +48,7 @@ type Server struct {
 	Deliver   *deliver.Deliverer
 	SMTP      *smtpserver.Server
 	POP3      *pop3server.Server
+	IMAP      *imapserver.Server
 
 	pgChanges *changes.Postgres
 }
@@ -104,6 +106,13 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server,
 		AllowInsecureAuth: cfg.Security.AllowInsecureAuth,
 		Logger:            log,
 	}, mailLogin{s.Directory, directory.ProtoPOP3}, s.Store, s.Throttle)
+	s.IMAP = imapserver.New(imapserver.Config{
+		Hostname:          cfg.Hostname,
+		TLSConfig:         s.tlsConfig(),
+		MaxMessageSize:    cfg.Limits.MaxMessageSize,
+		AllowInsecureAuth: cfg.Security.AllowInsecureAuth,
+		Logger:            log,
+	}, imapLogin{s.Directory}, s.Store, s.Throttle)
 	if s.DB.Engine == db.Postgres {
 		s.pgChanges = changes.NewPostgres(cfg.Database.DSN, s.Bus, log)
 	}
@@ -232,8 +241,19 @@ func (s *Server) services() []service {
 			stop:  s.POP3.Shutdown,
 		}
 	}
+	imapService := func(name, addr string, implicitTLS bool) service {
+		if implicitTLS && s.Certs == nil {
+			addr = ""
+		}
+		return service{name: name, addr: addr,
+			serve: func(ctx context.Context, ln net.Listener) error { return s.IMAP.Serve(ctx, ln, implicitTLS) },
+			stop:  s.IMAP.Shutdown,
+		}
+	}
 	return []service{
 		smtpService("smtp", l.SMTP, smtpserver.MX),
+		imapService("imap", l.IMAP, false),
+		imapService("imaps", l.IMAPS, true),
 		pop3Service("pop3", l.POP3, false),
 		pop3Service("pop3s", l.POP3S, true),
 		smtpService("submission", l.Submission, smtpserver.Submission),
@@ -298,6 +318,20 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 type mailLogin struct {
 	dir   *directory.Service
 	proto int
+}
+
+// imapLogin is mailLogin for IMAP, which also needs the account's address and size limit.
+type imapLogin struct{ dir *directory.Service }
+
+func (m imapLogin) Login(ctx context.Context, user, pass string) (imapserver.Account, error) {
+	acc, err := m.dir.Authenticate(ctx, user, pass)
+	if err != nil {
+		return imapserver.Account{}, err
+	}
+	if !acc.Has(directory.FeatureMail) || !acc.Allows(directory.ProtoIMAP) {
+		return imapserver.Account{}, imapserver.ErrNotAllowed
+	}
+	return imapserver.Account{ID: acc.ID, Address: acc.Address, MaxMessageSize: acc.MaxMessageSize}, nil
 }
 
 func (m mailLogin) Login(ctx context.Context, user, pass string) (int64, error) {

@@ -1,0 +1,175 @@
+// Package imapserver is posta's IMAP4rev2/IMAP4rev1 server: connections, the session state
+// machine, every command, each selected session's own view of UIDs and sequence numbers, and
+// the untagged updates (EXISTS, EXPUNGE/VANISHED, FETCH FLAGS) that other sessions, deliveries
+// and other nodes cause, woken by the change bus.
+//
+// It owns protocol behaviour only. The grammar is imapwire's; messages, mailboxes, flags and
+// quotas are the mailstore's; who may log in is the Authenticator's (the directory). It must
+// not write SQL.
+package imapserver
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/postamail/posta/internal/mailstore"
+)
+
+// ErrNotAllowed is returned by an Authenticator when the credentials are right but the
+// account's class of service does not include mail or IMAP.
+var ErrNotAllowed = errors.New("IMAP is not included in this account's service")
+
+// Account is the authenticated user as the IMAP server needs it.
+type Account struct {
+	ID      int64
+	Address string
+	// MaxMessageSize is the account's own limit on APPEND (0: the server's).
+	MaxMessageSize int64
+}
+
+// Authenticator checks credentials.
+type Authenticator interface {
+	Login(ctx context.Context, user, pass string) (Account, error)
+}
+
+// Throttle slows down repeated failed logins; it is shared with SMTP and POP3.
+type Throttle interface {
+	Check(ip netip.Addr, account string) time.Duration
+	Failure(ip netip.Addr, account string)
+	Success(ip netip.Addr, account string)
+}
+
+// Config configures the IMAP service.
+type Config struct {
+	Hostname  string
+	TLSConfig *tls.Config
+	// MaxMessageSize is the APPEND limit advertised as APPENDLIMIT.
+	MaxMessageSize int64
+	// AllowInsecureAuth allows LOGIN and AUTHENTICATE without TLS from loopback clients only.
+	AllowInsecureAuth bool
+	// Trace logs every command and response line at debug level, credentials redacted.
+	Trace  bool
+	Logger *slog.Logger
+}
+
+// Server is the IMAP service; one Server serves every IMAP listener.
+type Server struct {
+	cfg      Config
+	auth     Authenticator
+	store    *mailstore.Store
+	throttle Throttle
+	log      *slog.Logger
+
+	mu        sync.Mutex
+	listeners map[net.Listener]bool
+	conns     map[*session]bool
+	closing   bool
+	wg        sync.WaitGroup
+}
+
+// New returns the IMAP service.
+func New(cfg Config, a Authenticator, st *mailstore.Store, th Throttle) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.MaxMessageSize <= 0 {
+		cfg.MaxMessageSize = 30408704
+	}
+	return &Server{cfg: cfg, auth: a, store: st, throttle: th, log: cfg.Logger,
+		listeners: map[net.Listener]bool{}, conns: map[*session]bool{}}
+}
+
+// Serve accepts connections on ln until Shutdown. With implicitTLS the listener is port 993.
+func (s *Server) Serve(ctx context.Context, ln net.Listener, implicitTLS bool) error {
+	if implicitTLS {
+		if s.cfg.TLSConfig == nil {
+			return errors.New("imapserver: implicit TLS without a certificate")
+		}
+		ln = tls.NewListener(ln, s.cfg.TLSConfig)
+	}
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		ln.Close()
+		return nil
+	}
+	s.listeners[ln] = true
+	s.mu.Unlock()
+	var delay time.Duration
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closing := s.closing
+			s.mu.Unlock()
+			if closing {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				time.Sleep(delay)
+				continue
+			}
+			return err
+		}
+		delay = 0
+		sess := newSession(s, c, implicitTLS)
+		s.mu.Lock()
+		if s.closing {
+			s.mu.Unlock()
+			c.Close()
+			continue
+		}
+		s.conns[sess] = true
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go func() {
+			defer s.wg.Done()
+			sess.serve(ctx)
+			s.mu.Lock()
+			delete(s.conns, sess)
+			s.mu.Unlock()
+		}()
+	}
+}
+
+// Shutdown closes the listeners, asks every session to end after its current command (idle
+// ones get BYE at once) and waits for them up to ctx; then it closes what is left.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	for sess := range s.conns {
+		sess.shutdown()
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		s.mu.Lock()
+		for sess := range s.conns {
+			sess.conn.Close()
+		}
+		s.mu.Unlock()
+		return ctx.Err()
+	}
+}
+
+// Sessions returns the number of open connections.
+func (s *Server) Sessions() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}

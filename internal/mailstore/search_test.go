@@ -1,0 +1,71 @@
+package mailstore_test
+
+import (
+	"context"
+	"maps"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/postamail/posta/internal/db"
+	"github.com/postamail/posta/internal/db/dbtest"
+)
+
+func TestTextAndHeaderSearch(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		s := newStore(t, d)
+		acc := newAccount(t, d, "s@example.test", 1<<30)
+		other := newAccount(t, d, "o@example.test", 1<<30)
+		inbox, _ := s.Mailbox(ctx, acc, "INBOX")
+		otherInbox, _ := s.Mailbox(ctx, other, "INBOX")
+		bodies := []string{"La città di Napoli", "un mare blu", "Niente di speciale", "PERCENT 100% sure_thing"}
+		for i, b := range bodies {
+			if _, err := s.Append(ctx, acc, inbox.ID, msg(i, b), 0, nil, time.Now()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s.Append(ctx, other, otherInbox.ID, msg(9, "Napoli also here"), 0, nil, time.Now())
+		uids := func(m map[uint32]bool) []uint32 { return slices.Sorted(maps.Keys(m)) }
+		tests := []struct {
+			needle string
+			where  int
+			want   []uint32
+		}{
+			{"napoli", 0, []uint32{1}}, // index, case folded, other account's match not returned
+			{"TTÀ DI", 0, []uint32{1}}, // non-ASCII, folded
+			{"blu", 0, []uint32{2}},    // exactly three characters
+			{"di", 0, []uint32{1, 3}},  // shorter than a trigram
+			{"100%", 0, []uint32{4}},   // LIKE wildcards are literal
+			{"e_t", 0, []uint32{4}},    // "_" is literal too
+			{"r_t", 0, nil},
+			{"test 2", 1, []uint32{3}}, // header only: Subject
+			{"alice@example.test", 3, []uint32{1, 2, 3, 4}},
+			{"nowhere", 3, nil},
+		}
+		for _, tt := range tests {
+			where := tt.where
+			if where == 0 {
+				where = 2 // InBody
+			}
+			got, err := s.TextMatches(ctx, inbox.ID, tt.needle, where)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(uids(got), tt.want) {
+				t.Errorf("%q in %d: %v, want %v", tt.needle, where, uids(got), tt.want)
+			}
+		}
+		got, err := s.HeaderMatches(ctx, inbox.ID, "message-id", "<m2@")
+		if err != nil || !slices.Equal(uids(got), []uint32{3}) {
+			t.Errorf("header match: %v %v", uids(got), err)
+		}
+		if got, _ := s.HeaderMatches(ctx, inbox.ID, "X-Missing", ""); len(got) != 0 {
+			t.Errorf("missing field matched %v", uids(got))
+		}
+		rows, err := s.SearchRows(ctx, inbox.ID)
+		if err != nil || len(rows) != 4 || rows[0].Subject != "test 0" || rows[0].SentDate.IsZero() || rows[0].From != "Alice <alice@example.test>" {
+			t.Fatalf("rows: %+v %v", rows, err)
+		}
+	})
+}
