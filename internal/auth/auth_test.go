@@ -3,6 +3,7 @@ package auth
 import (
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -88,7 +89,7 @@ func TestPolicy(t *testing.T) {
 func TestSCRAMCredentials(t *testing.T) {
 	// RFC 7677 §3 example: user "user", password "pencil", salt W22ZaJ0SNY7soEsUEjb6gQ==, i=4096.
 	salt, _ := base64.StdEncoding.DecodeString("W22ZaJ0SNY7soEsUEjb6gQ==")
-	c, err := deriveSCRAM("pencil", salt, 4096)
+	_, c, err := deriveSCRAM("pencil", salt, 4096)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,5 +194,59 @@ func TestLoginServer(t *testing.T) {
 	}
 	if _, _, err := s.Next([]byte("more")); err == nil {
 		t.Fatal("extra step accepted")
+	}
+}
+
+// scramExchange runs NewSCRAMClient against srv.
+func scramExchange(srv interface {
+	Next([]byte) ([]byte, bool, error)
+}, user, pw string) error {
+	c := NewSCRAMClient(user, pw)
+	_, resp, _ := c.Start()
+	for i := 0; i < 4; i++ {
+		challenge, done, err := srv.Next(resp)
+		if err != nil {
+			return err
+		}
+		if resp, err = c.Next(challenge); err != nil {
+			return err
+		}
+		if done {
+			return nil
+		}
+	}
+	return fmt.Errorf("no end")
+}
+
+func TestSCRAMServer(t *testing.T) {
+	creds, err := NewSCRAMCredentials("pencil", 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lookup := func(u string) (SCRAMCredentials, error) {
+		if u == "user" {
+			return creds, nil
+		}
+		return SCRAMCredentials{}, errors.New("no such user")
+	}
+	var got string
+	ok := func(u string) error { got = u; return nil }
+	if err := scramExchange(NewSCRAMServer(lookup, ok), "user", "pencil"); err != nil || got != "user" {
+		t.Fatalf("good password: %v (authenticated %q)", err, got)
+	}
+	for _, tt := range []struct{ user, pw string }{{"user", "wrong"}, {"nobody", "pencil"}} {
+		if err := scramExchange(NewSCRAMServer(lookup, ok), tt.user, tt.pw); !errors.Is(err, ErrSCRAM) {
+			t.Errorf("%s/%s: %v, want ErrSCRAM", tt.user, tt.pw, err)
+		}
+	}
+	for _, bad := range []string{"p=tls-unique,,n=user,r=x", "n,,r=x", "garbage", "n,,n=user,r=x,m=ext"} {
+		if _, _, err := NewSCRAMServer(lookup, ok).Next([]byte(bad)); !errors.Is(err, ErrSCRAM) {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+	s := NewSCRAMServer(lookup, ok)
+	s.Next([]byte("n,,n=user,r=abc"))
+	if _, _, err := s.Next([]byte("c=biws,r=wrongnonce,p=" + base64.StdEncoding.EncodeToString(make([]byte, 32)))); !errors.Is(err, ErrSCRAM) {
+		t.Errorf("wrong nonce: %v", err)
 	}
 }

@@ -141,17 +141,19 @@ func NewSCRAMCredentials(pw string, iterations int) (SCRAMCredentials, error) {
 	if _, err := rand.Read(salt); err != nil {
 		return SCRAMCredentials{}, err
 	}
-	return deriveSCRAM(pw, salt, iterations)
+	_, c, err := deriveSCRAM(pw, salt, iterations)
+	return c, err
 }
 
-func deriveSCRAM(pw string, salt []byte, iterations int) (SCRAMCredentials, error) {
+// deriveSCRAM computes the client key and the credentials a server stores (RFC 5802 §3).
+func deriveSCRAM(pw string, salt []byte, iterations int) (clientKey []byte, c SCRAMCredentials, err error) {
 	salted, err := pbkdf2.Key(sha256.New, pw, salt, iterations, sha256.Size)
 	if err != nil {
-		return SCRAMCredentials{}, err
+		return nil, SCRAMCredentials{}, err
 	}
-	clientKey := hmacSHA256(salted, []byte("Client Key"))
+	clientKey = hmacSHA256(salted, []byte("Client Key"))
 	stored := sha256.Sum256(clientKey)
-	return SCRAMCredentials{Salt: salt, Iterations: iterations, StoredKey: stored[:], ServerKey: hmacSHA256(salted, []byte("Server Key"))}, nil
+	return clientKey, SCRAMCredentials{Salt: salt, Iterations: iterations, StoredKey: stored[:], ServerKey: hmacSHA256(salted, []byte("Server Key"))}, nil
 }
 
 func hmacSHA256(key, msg []byte) []byte {

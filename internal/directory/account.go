@@ -580,15 +580,8 @@ func (s *Service) RemoveAccount(ctx context.Context, account string) error {
 // aliases) and password. Every failure is ErrInvalidCredentials; locked or closed accounts and
 // suspended tenants fail like a wrong password.
 func (s *Service) Authenticate(ctx context.Context, login, password string) (*Account, error) {
-	login = strings.ToLower(strings.TrimSpace(login))
-	a, err := getAccount(ctx, s.db, login)
+	a, err := s.loginAccount(ctx, login)
 	if err != nil {
-		var id int64
-		if e := s.db.QueryRowContext(ctx, `SELECT account_id FROM addresses WHERE address = ? AND kind = 'alias'`, login).Scan(&id); e == nil {
-			a, err = getAccount(ctx, s.db, strconv.FormatInt(id, 10))
-		}
-	}
-	if err != nil || strings.ContainsRune(login, '\x00') {
 		s.hash.Verify(dummyHash, password)
 		return nil, ErrInvalidCredentials
 	}
@@ -596,10 +589,54 @@ func (s *Service) Authenticate(ctx context.Context, login, password string) (*Ac
 	if err != nil || !ok || a.Status != StatusActive || a.tenantStatus != "active" {
 		return nil, ErrInvalidCredentials
 	}
-	now := s.now()
-	if now-a.LastLoginAt > 60_000 {
+	s.touchLogin(ctx, a)
+	return a, nil
+}
+
+// loginAccount finds the account a login names: its address or one of its aliases.
+func (s *Service) loginAccount(ctx context.Context, login string) (*Account, error) {
+	login = strings.ToLower(strings.TrimSpace(login))
+	if strings.ContainsRune(login, '\x00') {
+		return nil, ErrInvalidCredentials
+	}
+	a, err := getAccount(ctx, s.db, login)
+	if err != nil {
+		var id int64
+		if e := s.db.QueryRowContext(ctx, `SELECT account_id FROM addresses WHERE address = ? AND kind = 'alias'`, login).Scan(&id); e == nil {
+			a, err = getAccount(ctx, s.db, strconv.FormatInt(id, 10))
+		}
+	}
+	return a, err
+}
+
+func (s *Service) touchLogin(ctx context.Context, a *Account) {
+	if now := s.now(); now-a.LastLoginAt > 60_000 {
 		s.db.ExecContext(ctx, `UPDATE accounts SET last_login_at = ? WHERE id = ?`, now, a.ID)
 	}
+}
+
+// SCRAMSecret returns the stored SCRAM-SHA-256 credentials of the account a login names, for
+// a SCRAM exchange (the password itself is never needed).
+func (s *Service) SCRAMSecret(ctx context.Context, login string) (string, error) {
+	a, err := s.loginAccount(ctx, login)
+	if err != nil {
+		return "", ErrInvalidCredentials
+	}
+	var secret string
+	if err := s.db.QueryRowContext(ctx, `SELECT scram FROM accounts WHERE id = ?`, a.ID).Scan(&secret); err != nil || secret == "" {
+		return "", ErrInvalidCredentials
+	}
+	return secret, nil
+}
+
+// CompleteLogin returns the account of a login whose proof was checked elsewhere (a SCRAM
+// exchange), applying the same status checks as Authenticate.
+func (s *Service) CompleteLogin(ctx context.Context, login string) (*Account, error) {
+	a, err := s.loginAccount(ctx, login)
+	if err != nil || a.Status != StatusActive || a.tenantStatus != "active" {
+		return nil, ErrInvalidCredentials
+	}
+	s.touchLogin(ctx, a)
 	return a, nil
 }
 

@@ -10,6 +10,8 @@ import (
 
 	"github.com/emersion/go-sasl"
 
+	"github.com/postamail/posta/internal/auth"
+
 	"github.com/postamail/posta/internal/imapwire"
 )
 
@@ -33,6 +35,9 @@ func (s *session) capabilities() string {
 			caps += " AUTH=PLAIN AUTH=LOGIN"
 		} else {
 			caps += " LOGINDISABLED"
+		}
+		if _, ok := s.srv.auth.(SCRAMAuthenticator); ok {
+			caps += " AUTH=SCRAM-SHA-256"
 		}
 	}
 	return caps
@@ -150,6 +155,11 @@ func (s *session) login(ctx context.Context, user, pass string) error {
 		return no("AUTHENTICATIONFAILED", "Authentication failed")
 	}
 	s.srv.throttle.Success(s.ip, user)
+	return s.loggedIn(acct)
+}
+
+// loggedIn moves the session to the authenticated state.
+func (s *session) loggedIn(acct Account) error {
 	s.acct = acct
 	s.state = authenticated
 	s.sub = s.srv.store.Bus().Subscribe(acct.ID)
@@ -163,16 +173,15 @@ func cmdAuthenticate(ctx context.Context, s *session, tag string, p *imapwire.Pa
 	if err != nil {
 		return err
 	}
-	var initial []byte
-	hasInitial := false
+	var resp []byte // nil: no initial response
 	if p.Consume(' ') {
 		ir, err := p.Atom()
 		if err != nil {
 			return err
 		}
-		hasInitial = true
+		resp = []byte{}
 		if ir != "=" {
-			if initial, err = base64.StdEncoding.DecodeString(ir); err != nil {
+			if resp, err = base64.StdEncoding.DecodeString(ir); err != nil {
 				return bad("Invalid base64 in the initial response")
 			}
 		}
@@ -180,13 +189,18 @@ func cmdAuthenticate(ctx context.Context, s *session, tag string, p *imapwire.Pa
 	if err := p.End(); err != nil {
 		return err
 	}
-	if !s.passwordsAllowed() {
-		return no("PRIVACYREQUIRED", "Use STARTTLS (or port 993) before authenticating")
-	}
 	var user, pass string
+	var proven *Account // set by SCRAM once the client has proven the password
 	var srv sasl.Server
 	switch mech {
-	case "PLAIN":
+	case "PLAIN", "LOGIN":
+		if !s.passwordsAllowed() {
+			return no("PRIVACYREQUIRED", "Use STARTTLS (or port 993) before authenticating")
+		}
+		if mech == "LOGIN" {
+			srv = auth.NewLoginServer(func(u, pw string) error { user, pass = u, pw; return nil })
+			break
+		}
 		srv = sasl.NewPlainServer(func(identity, username, password string) error {
 			if identity != "" && !strings.EqualFold(identity, username) {
 				return errors.New("authorization identity differs")
@@ -194,20 +208,33 @@ func cmdAuthenticate(ctx context.Context, s *session, tag string, p *imapwire.Pa
 			user, pass = username, password
 			return nil
 		})
-	case "LOGIN":
-		srv = &loginSASL{}
+	case "SCRAM-SHA-256":
+		sa, ok := s.srv.auth.(SCRAMAuthenticator)
+		if !ok {
+			return no("CANNOT", "Unsupported mechanism %s", mech)
+		}
+		srv = auth.NewSCRAMServer(func(u string) (auth.SCRAMCredentials, error) {
+			user = u
+			if wait := s.srv.throttle.Check(s.ip, u); wait > 0 {
+				return auth.SCRAMCredentials{}, errors.New("throttled")
+			}
+			return sa.SCRAMCredentials(ctx, u)
+		}, func(u string) error {
+			acct, err := sa.CompleteLogin(ctx, u)
+			if err != nil {
+				return err
+			}
+			proven = &acct
+			return nil
+		})
 	default:
 		return no("CANNOT", "Unsupported mechanism %s", truncate(mech, 20))
-	}
-	resp := initial
-	if !hasInitial {
-		resp = nil
 	}
 	for i := 0; i < 5; i++ {
 		var challenge []byte
 		var done bool
 		challenge, done, err = srv.Next(resp)
-		if err != nil || done {
+		if err != nil || (done && len(challenge) == 0) {
 			break
 		}
 		s.w.WriteString("+ " + base64.StdEncoding.EncodeToString(challenge) + "\r\n")
@@ -224,40 +251,23 @@ func cmdAuthenticate(ctx context.Context, s *session, tag string, p *imapwire.Pa
 		if resp, err = base64.StdEncoding.DecodeString(string(line)); err != nil {
 			return bad("Invalid base64")
 		}
+		if done {
+			break // the client acknowledged the server's final message
+		}
 	}
-	if ls, ok := srv.(*loginSASL); ok && err == nil {
-		user, pass = ls.user, ls.pass
+	if errors.Is(err, ErrNotAllowed) {
+		return no("NOPERM", "Your service does not include IMAP access to mail; ask your administrator")
 	}
-	if err != nil || user == "" {
+	if proven != nil && err == nil {
+		s.srv.throttle.Success(s.ip, user)
+		return s.loggedIn(*proven)
+	}
+	if mech == "SCRAM-SHA-256" || err != nil || user == "" {
 		s.srv.throttle.Failure(s.ip, user)
+		s.log.Info("imap: authentication failed", "user", user, "mechanism", mech)
 		return no("AUTHENTICATIONFAILED", "Authentication failed")
 	}
 	return s.login(ctx, user, pass)
-}
-
-// loginSASL is the LOGIN mechanism: "Username:", "Password:".
-type loginSASL struct {
-	step       int
-	user, pass string
-}
-
-func (l *loginSASL) Next(resp []byte) ([]byte, bool, error) {
-	switch l.step {
-	case 0:
-		l.step = 1
-		if resp != nil {
-			l.user = string(resp)
-			l.step = 2
-			return []byte("Password:"), false, nil
-		}
-		return []byte("Username:"), false, nil
-	case 1:
-		l.user, l.step = string(resp), 2
-		return []byte("Password:"), false, nil
-	default:
-		l.pass = string(resp)
-		return nil, true, nil
-	}
 }
 
 func cmdEnable(ctx context.Context, s *session, tag string, p *imapwire.Parser) error {

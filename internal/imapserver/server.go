@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/postamail/posta/internal/auth"
 	"github.com/postamail/posta/internal/mailstore"
 )
 
@@ -36,6 +37,14 @@ type Account struct {
 // Authenticator checks credentials.
 type Authenticator interface {
 	Login(ctx context.Context, user, pass string) (Account, error)
+}
+
+// SCRAMAuthenticator is an Authenticator that can also serve SCRAM-SHA-256: it hands out the
+// stored credentials and completes a login the exchange has proven.
+type SCRAMAuthenticator interface {
+	Authenticator
+	SCRAMCredentials(ctx context.Context, user string) (auth.SCRAMCredentials, error)
+	CompleteLogin(ctx context.Context, user string) (Account, error)
 }
 
 // Throttle slows down repeated failed logins; it is shared with SMTP and POP3.

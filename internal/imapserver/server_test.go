@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -37,6 +38,18 @@ func (f fakeAuth) Login(ctx context.Context, user, pw string) (Account, error) {
 		return Account{ID: id, Address: user, MaxMessageSize: 2000}, nil
 	}
 	return Account{}, errors.New("invalid credentials")
+}
+
+// SCRAMCredentials makes fakeAuth a SCRAMAuthenticator with the same password.
+func (f fakeAuth) SCRAMCredentials(ctx context.Context, user string) (auth.SCRAMCredentials, error) {
+	if _, ok := f.ids[user]; !ok {
+		return auth.SCRAMCredentials{}, errors.New("no such user")
+	}
+	return auth.NewSCRAMCredentials(pass, 4096)
+}
+
+func (f fakeAuth) CompleteLogin(ctx context.Context, user string) (Account, error) {
+	return Account{ID: f.ids[user], Address: user}, nil
 }
 
 type testEnv struct {
@@ -244,6 +257,38 @@ func TestLoginAndCapabilities(t *testing.T) {
 	u, st := c.do("LOGOUT")
 	if len(u) != 1 || !strings.HasPrefix(u[0], "* BYE") || !strings.HasPrefix(st, "OK") {
 		t.Errorf("LOGOUT: %q %q", u, st)
+	}
+}
+
+func TestAuthenticateSCRAM(t *testing.T) {
+	e := setup(t)
+	for _, tt := range []struct {
+		pw, want string
+	}{{pass, "OK [CAPABILITY"}, {"wrong-pass", "NO [AUTHENTICATIONFAILED]"}} {
+		c := dial(t, e.addr)
+		if caps := c.ok("CAPABILITY"); !strings.Contains(caps, "AUTH=SCRAM-SHA-256") {
+			t.Fatalf("no SCRAM in %s", caps)
+		}
+		cl := auth.NewSCRAMClient("mario@x.test", tt.pw)
+		_, ir, _ := cl.Start()
+		c.send("a AUTHENTICATE SCRAM-SHA-256 " + base64.StdEncoding.EncodeToString(ir))
+		var last string
+		for i := 0; i < 4; i++ {
+			l := c.line()
+			if !strings.HasPrefix(l, "+ ") {
+				last = l
+				break
+			}
+			ch, _ := base64.StdEncoding.DecodeString(strings.TrimPrefix(l, "+ "))
+			resp, err := cl.Next(ch)
+			if err != nil {
+				t.Fatalf("client: %v", err)
+			}
+			c.send(base64.StdEncoding.EncodeToString(resp))
+		}
+		if !strings.HasPrefix(last, "a "+tt.want) {
+			t.Errorf("password %q: %q, want %q", tt.pw, last, tt.want)
+		}
 	}
 }
 

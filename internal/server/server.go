@@ -334,6 +334,27 @@ func (m imapLogin) Login(ctx context.Context, user, pass string) (imapserver.Acc
 	return imapserver.Account{ID: acc.ID, Address: acc.Address, MaxMessageSize: acc.MaxMessageSize}, nil
 }
 
+// SCRAMCredentials returns the stored SCRAM-SHA-256 credentials of a login.
+func (m imapLogin) SCRAMCredentials(ctx context.Context, user string) (auth.SCRAMCredentials, error) {
+	secret, err := m.dir.SCRAMSecret(ctx, user)
+	if err != nil {
+		return auth.SCRAMCredentials{}, err
+	}
+	return auth.ParseSCRAMCredentials(secret)
+}
+
+// CompleteLogin finishes a login proven by SCRAM.
+func (m imapLogin) CompleteLogin(ctx context.Context, user string) (imapserver.Account, error) {
+	acc, err := m.dir.CompleteLogin(ctx, user)
+	if err != nil {
+		return imapserver.Account{}, err
+	}
+	if !acc.Has(directory.FeatureMail) || !acc.Allows(directory.ProtoIMAP) {
+		return imapserver.Account{}, imapserver.ErrNotAllowed
+	}
+	return imapserver.Account{ID: acc.ID, Address: acc.Address, MaxMessageSize: acc.MaxMessageSize}, nil
+}
+
 func (m mailLogin) Login(ctx context.Context, user, pass string) (int64, error) {
 	acc, err := m.dir.Authenticate(ctx, user, pass)
 	if err != nil {
