@@ -155,11 +155,11 @@ func (m *matcher) match(k *imapwire.SearchKey, r *mailstore.SearchRow, seq int) 
 
 func inResolved(set imapwire.SeqSet, v *view, uid bool, n uint32) bool {
 	if set.Saved {
-		return uid && slices.Contains(v.saved, n) || !uid && slices.Contains(v.saved, v.uids[n-1])
+		return uid && slices.Contains(v.saved, n) || !uid && slices.Contains(v.saved, v.uids.At(int(n)))
 	}
 	max := v.maxUID()
 	if !uid {
-		max = uint32(len(v.uids))
+		max = uint32(v.uids.Len())
 	}
 	for _, r := range set.Resolve(max) {
 		if n >= r.Start && n <= r.Stop {

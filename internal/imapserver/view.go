@@ -16,7 +16,7 @@ import (
 type view struct {
 	mb        *mailstore.Mailbox
 	readOnly  bool
-	uids      []uint32
+	uids      uidList
 	modseq    int64          // every change up to here has been reported (or is pending)
 	own       map[int64]bool // MODSEQs of this session's own STOREs, already answered
 	pending   []uint32       // expunged elsewhere, not yet reported (no EXPUNGE allowed yet)
@@ -24,20 +24,9 @@ type view struct {
 	condstore bool           // CONDSTORE enabled or used: FETCH responses carry MODSEQ
 }
 
-func (v *view) seqOf(uid uint32) int {
-	i, ok := slices.BinarySearch(v.uids, uid)
-	if !ok {
-		return 0
-	}
-	return i + 1
-}
+func (v *view) seqOf(uid uint32) int { return v.uids.SeqOf(uid) }
 
-func (v *view) maxUID() uint32 {
-	if len(v.uids) == 0 {
-		return 0
-	}
-	return v.uids[len(v.uids)-1]
-}
+func (v *view) maxUID() uint32 { return v.uids.Max() }
 
 // resolve turns a sequence set or UID set into the sorted UIDs of the view it names. Sequence
 // numbers beyond the mailbox are an error; UIDs that do not exist are skipped (RFC 9051 §6.4.8).
@@ -54,19 +43,16 @@ func (v *view) resolve(set imapwire.SeqSet, uid bool) ([]uint32, error) {
 	out := []uint32{}
 	if uid {
 		for _, r := range set.Resolve(v.maxUID()) {
-			i, _ := slices.BinarySearch(v.uids, r.Start)
-			for ; i < len(v.uids) && v.uids[i] <= r.Stop; i++ {
-				out = append(out, v.uids[i])
-			}
+			out = v.uids.Between(out, r.Start, r.Stop)
 		}
 		return out, nil
 	}
-	n := uint32(len(v.uids))
+	n := uint32(v.uids.Len())
 	for _, r := range set.Resolve(n) {
 		if r.Stop > n {
 			return nil, bad("Sequence number %d does not exist (%d messages)", r.Stop, n)
 		}
-		out = append(out, v.uids[r.Start-1:r.Stop]...)
+		out = v.uids.Between(out, v.uids.At(int(r.Start)), v.uids.At(int(r.Stop)))
 	}
 	return out, nil
 }
@@ -109,7 +95,7 @@ func (s *session) poll(ctx context.Context) error {
 			}
 		}
 		var fetches []*mailstore.Message
-		before := len(v.uids)
+		before := v.uids.Len()
 		maxSeen := v.modseq
 		for _, m := range changed {
 			maxSeen = max(maxSeen, m.ModSeq)
@@ -122,8 +108,7 @@ func (s *session) poll(ctx context.Context) error {
 			if slices.Contains(vanished, m.UID) {
 				continue
 			}
-			i, _ := slices.BinarySearch(v.uids, m.UID)
-			v.uids = slices.Insert(v.uids, i, m.UID)
+			v.uids.Insert(m.UID)
 		}
 		v.modseq = maxSeen
 		for ms := range v.own {
@@ -137,8 +122,8 @@ func (s *session) poll(ctx context.Context) error {
 			}
 			s.writeFlagsFetch(v.seqOf(m.UID), m.UID, m.FlagNames(), m.ModSeq, true)
 		}
-		if len(v.uids) != before {
-			s.untagged("%d EXISTS", len(v.uids))
+		if v.uids.Len() != before {
+			s.untagged("%d EXISTS", v.uids.Len())
 		}
 	}
 	return nil
@@ -150,8 +135,8 @@ func (s *session) reportExpunged(uids []uint32) {
 	if s.enabled["QRESYNC"] {
 		var gone []uint32
 		for _, u := range uids {
-			if i := v.seqOf(u); i > 0 {
-				v.uids = slices.Delete(v.uids, i-1, i)
+			if v.seqOf(u) > 0 {
+				v.uids.Delete(u)
 				gone = append(gone, u)
 			}
 		}
@@ -163,7 +148,7 @@ func (s *session) reportExpunged(uids []uint32) {
 	// Highest sequence numbers first, so each number is valid when sent.
 	for i := len(uids) - 1; i >= 0; i-- {
 		if seq := v.seqOf(uids[i]); seq > 0 {
-			v.uids = slices.Delete(v.uids, seq-1, seq)
+			v.uids.Delete(uids[i])
 			s.untagged("%d EXPUNGE", seq)
 		}
 	}
@@ -263,7 +248,7 @@ func cmdSelect(ctx context.Context, s *session, tag string, p *imapwire.Parser) 
 		return storeError(err)
 	}
 	readOnly := s.cmd == "EXAMINE"
-	v := &view{mb: mb, uids: uids, modseq: mb.HighestModSeq, own: map[int64]bool{},
+	v := &view{mb: mb, uids: newUIDList(uids), modseq: mb.HighestModSeq, own: map[int64]bool{},
 		condstore: condstore || s.enabled["CONDSTORE"]}
 	if condstore {
 		s.enabled["CONDSTORE"] = true
@@ -327,7 +312,7 @@ func cmdClose(ctx context.Context, s *session, tag string, p *imapwire.Parser) e
 	v := s.sel
 	if !v.readOnly {
 		// Silent expunge of \Deleted messages (RFC 9051 §6.4.1).
-		if _, err := s.srv.store.Expunge(ctx, s.acct.ID, v.mb.ID, v.uids); err != nil {
+		if _, err := s.srv.store.Expunge(ctx, s.acct.ID, v.mb.ID, v.uids.All()); err != nil {
 			return storeError(err)
 		}
 	}
@@ -347,7 +332,7 @@ func cmdUnselect(ctx context.Context, s *session, tag string, p *imapwire.Parser
 
 func cmdExpunge(ctx context.Context, s *session, tag string, p *imapwire.Parser) error {
 	v := s.sel
-	uids := v.uids
+	uids := v.uids.All()
 	if s.cmd == "UID EXPUNGE" {
 		set, err := p.SeqSet()
 		if err != nil {
