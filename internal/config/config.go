@@ -49,6 +49,8 @@ type Config struct {
 // Log selects the log format and the minimum level.
 type Log struct {
 	Format string `toml:"format"` // "text" (default) or "json"
+	// Trace logs every IMAP command at debug level, credentials and message bodies left out.
+	Trace bool `toml:"trace"`
 	Level  string `toml:"level"`  // "debug", "info" (default), "warn" or "error"
 }
 

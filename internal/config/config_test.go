@@ -49,7 +49,7 @@ func TestDefault(t *testing.T) {
 	if c.Limits != (Limits{MaxMessageSize: 30408704, MaxRecipients: 100}) {
 		t.Errorf("limits %+v", c.Limits)
 	}
-	if c.Log != (Log{"text", "info"}) || c.Database.DSN != "sqlite:posta.db" || c.Blob.Dir != "blobs" {
+	if c.Log != (Log{Format: "text", Level: "info"}) || c.Database.DSN != "sqlite:posta.db" || c.Blob.Dir != "blobs" {
 		t.Errorf("defaults %+v %+v %+v", c.Log, c.Database, c.Blob)
 	}
 	if err := c.Validate(); err != nil {
@@ -73,7 +73,7 @@ func TestLoadDefaultsAndPaths(t *testing.T) {
 	want := Config{
 		Hostname: "mail.example.test",
 		DataDir:  dir,
-		Log:      Log{"text", "info"},
+		Log:      Log{Format: "text", Level: "info"},
 		Database: Database{"sqlite:" + filepath.Join(dir, "posta.db")},
 		Blob:     Blob{filepath.Join(dir, "blobs")},
 		Limits:   Limits{MaxMessageSize: 30408704, MaxRecipients: 100},
@@ -171,7 +171,7 @@ func TestRoundTrip(t *testing.T) {
 	odd.Blob.Dir = "/var/lib/blobs"
 	odd.TLS = TLS{Cert: filepath.Join(odd.DataDir, "c.pem"), Key: "/etc/ssl/k\u007f.pem"}
 	odd.Listen = Listen{SMTP: "[::]:2525", IMAP: "mail.internal:1143", HTTP: ":8080"}
-	odd.Log = Log{"json", "debug"}
+	odd.Log = Log{Format: "json", Level: "debug", Trace: true}
 	odd.Limits = Limits{MaxMessageSize: 1024, MaxRecipients: 1}
 	odd.Security.AllowInsecureAuth = true
 	other := filepath.Join(t.TempDir(), "other.toml")

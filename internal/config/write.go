@@ -45,6 +45,7 @@ func (c *Config) encode(b *bytes.Buffer) {
 	line("[log]")
 	line("format = %s # \"text\" or \"json\"", quote(c.Log.Format))
 	line("level = %s # \"debug\", \"info\", \"warn\" or \"error\"", quote(c.Log.Level))
+	line("trace = %t # log every IMAP command at debug level (credentials redacted)", c.Log.Trace)
 	line("")
 	line("[database]")
 	line("# \"sqlite:PATH\" (embedded, one node) or \"postgres://user:password@host/database\"")

@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -291,6 +292,39 @@ func TestAuthenticateSCRAM(t *testing.T) {
 		}
 	}
 }
+
+// The protocol trace shows commands but never credentials or message content.
+func TestTraceRedactsSecrets(t *testing.T) {
+	e := setup(t)
+	var buf strings.Builder
+	var mu sync.Mutex
+	e.srv.cfg.Trace = true
+	e.srv.log = slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return buf.Write(p)
+	}), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	c := login(t, e, "mario@x.test")
+	c2 := dial(t, e.addr)
+	c2.ok("AUTHENTICATE PLAIN AG1hcmlvQHgudGVzdABzZWNyZXQtcGFzcw==")
+	c.ok("APPEND INBOX {22+}\r\nSubject: top-secret\r\n\r\n")
+	c.ok("NOOP")
+	mu.Lock()
+	defer mu.Unlock()
+	log := buf.String()
+	if !strings.Contains(log, "cmd=NOOP") || !strings.Contains(log, "cmd=LOGIN") {
+		t.Fatalf("trace lacks commands:\n%s", log)
+	}
+	for _, secret := range []string{pass, "AG1hcmlv", "top-secret"} {
+		if strings.Contains(log, secret) {
+			t.Errorf("trace shows %q:\n%s", secret, log)
+		}
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 func TestLoginDisabledWithoutTLS(t *testing.T) {
 	e := setup(t)

@@ -188,9 +188,7 @@ func (s *session) trace(dir string, cmd *imapwire.Command) {
 	case "LOGIN", "AUTHENTICATE":
 		args = "<redacted>"
 	case "APPEND":
-		if len(args) > 200 {
-			args = args[:200] + "..."
-		}
+		args = fmt.Sprintf("<%d octets>", len(args))
 	}
 	s.log.Debug("imap: trace", "dir", dir, "tag", cmd.Tag, "cmd", cmd.Name, "args", args)
 }

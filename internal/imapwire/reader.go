@@ -93,8 +93,8 @@ func (r *Reader) readLine(buf []byte) ([]byte, error) {
 			return nil, err
 		}
 		buf = buf[:len(buf)-1]
-		if n := len(buf); n > 0 && buf[n-1] == '\r' {
-			buf = buf[:n-1]
+		if n := len(buf); n > start && buf[n-1] == '\r' {
+			buf = buf[:n-1] // only this line's CR: what came before may be a literal ending in CR
 		}
 		return buf, nil
 	}

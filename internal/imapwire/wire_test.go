@@ -45,6 +45,7 @@ func TestReadCommand(t *testing.T) {
 		{in: "a3 uid fetch 1:* FLAGS\n", tag: "a3", name: "UID FETCH", args: "1:* FLAGS"},
 		{in: "a4 LOGIN {3}\r\njoe {6}\r\nsecret\r\n", tag: "a4", name: "LOGIN", args: "{3}\r\njoe {6}\r\nsecret", continues: 2},
 		{in: "a5 APPEND INBOX {5+}\r\nhello\r\n", tag: "a5", name: "APPEND", args: "INBOX {5+}\r\nhello", continues: 0},
+		{in: "a6 APPEND INBOX {3+}\r\nab\r\r\n", tag: "a6", name: "APPEND", args: "INBOX {3+}\r\nab\r"},
 		{in: "+bad NOOP\r\n", wantSyntax: true},
 		{in: "a6\r\n", tag: "a6", wantSyntax: true},
 		{in: "a7 APPEND INBOX {50}\r\n", tag: "a7", wantBig: true},

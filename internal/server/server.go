@@ -111,6 +111,7 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server,
 		TLSConfig:         s.tlsConfig(),
 		MaxMessageSize:    cfg.Limits.MaxMessageSize,
 		AllowInsecureAuth: cfg.Security.AllowInsecureAuth,
+		Trace:             cfg.Log.Trace,
 		Logger:            log,
 	}, imapLogin{s.Directory}, s.Store, s.Throttle)
 	if s.DB.Engine == db.Postgres {
