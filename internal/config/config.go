@@ -50,8 +50,8 @@ type Config struct {
 type Log struct {
 	Format string `toml:"format"` // "text" (default) or "json"
 	// Trace logs every IMAP command at debug level, credentials and message bodies left out.
-	Trace bool `toml:"trace"`
-	Level  string `toml:"level"`  // "debug", "info" (default), "warn" or "error"
+	Trace bool   `toml:"trace"`
+	Level string `toml:"level"` // "debug", "info" (default), "warn" or "error"
 }
 
 // Database names the database.
