@@ -53,8 +53,9 @@ type Sub struct {
 	bus       *Bus
 	accountID int64
 
-	mu   sync.Mutex
-	last Change
+	mu     sync.Mutex
+	last   Change
+	notify func()
 }
 
 // Last returns the most recent change delivered to this subscription.
@@ -114,9 +115,13 @@ func (b *Bus) deliver(cs []Change) {
 		for s := range b.subs[c.AccountID] {
 			s.mu.Lock()
 			s.last = c
+			notify := s.notify
 			s.mu.Unlock()
 			select {
 			case s.c <- struct{}{}:
+				if notify != nil {
+					notify()
+				}
 			default: // already signalled; the subscriber will read everything since its modseq
 			}
 		}
@@ -132,4 +137,14 @@ func (b *Bus) Subscribers() int {
 		n += len(m)
 	}
 	return n
+}
+
+// Notify makes the bus call fn, in the publisher's goroutine, whenever it signals this
+// subscription (fn must not block: start a goroutine if there is work). A nil fn stops it.
+// A session waiting on its connection rather than on C uses it, so that an idle session
+// needs no goroutine of its own for its wake-ups.
+func (s *Sub) Notify(fn func()) {
+	s.mu.Lock()
+	s.notify = fn
+	s.mu.Unlock()
 }

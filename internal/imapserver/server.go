@@ -9,6 +9,7 @@
 package imapserver
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -80,6 +81,9 @@ type Server struct {
 	conns     map[*session]bool
 	closing   bool
 	wg        sync.WaitGroup
+
+	// Buffers for sessions that are doing something; waiting sessions hold none.
+	readers, writers sync.Pool
 }
 
 // New returns the IMAP service.
@@ -90,8 +94,11 @@ func New(cfg Config, a Authenticator, st *mailstore.Store, th Throttle) *Server 
 	if cfg.MaxMessageSize <= 0 {
 		cfg.MaxMessageSize = 30408704
 	}
-	return &Server{cfg: cfg, auth: a, store: st, throttle: th, log: cfg.Logger,
+	s := &Server{cfg: cfg, auth: a, store: st, throttle: th, log: cfg.Logger,
 		listeners: map[net.Listener]bool{}, conns: map[*session]bool{}}
+	s.readers.New = func() any { return bufio.NewReaderSize(nil, 4096) }
+	s.writers.New = func() any { return bufio.NewWriterSize(nil, 4096) }
+	return s
 }
 
 // Serve accepts connections on ln until Shutdown. With implicitTLS the listener is port 993.

@@ -60,7 +60,7 @@ type testEnv struct {
 	accounts      map[string]int64
 }
 
-func setup(tb testing.TB) *testEnv {
+func setup(tb testing.TB, opts ...func(*Config)) *testEnv {
 	tb.Helper()
 	ctx := context.Background()
 	d := dbtest.Open(tb, dbtest.DSN(tb, "sqlite"))
@@ -100,8 +100,11 @@ func setup(tb testing.TB) *testEnv {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	srv := New(Config{Hostname: "imap.test", TLSConfig: cs.TLSConfig(), MaxMessageSize: 5000, AllowInsecureAuth: true, Logger: log},
-		fakeAuth{ids}, st, auth.NewThrottle(auth.ThrottleConfig{}, nil))
+	cfg := Config{Hostname: "imap.test", TLSConfig: cs.TLSConfig(), MaxMessageSize: 5000, AllowInsecureAuth: true, Logger: log}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	srv := New(cfg, fakeAuth{ids}, st, auth.NewThrottle(auth.ThrottleConfig{}, nil))
 	e := &testEnv{store: st, srv: srv, accounts: ids}
 	for _, implicit := range []bool{false, true} {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -295,15 +298,16 @@ func TestAuthenticateSCRAM(t *testing.T) {
 
 // The protocol trace shows commands but never credentials or message content.
 func TestTraceRedactsSecrets(t *testing.T) {
-	e := setup(t)
 	var buf strings.Builder
 	var mu sync.Mutex
-	e.srv.cfg.Trace = true
-	e.srv.log = slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		return buf.Write(p)
-	}), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	e := setup(t, func(c *Config) {
+		c.Trace = true
+		c.Logger = slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			return buf.Write(p)
+		}), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
 	c := login(t, e, "mario@x.test")
 	c2 := dial(t, e.addr)
 	c2.ok("AUTHENTICATE PLAIN AG1hcmlvQHgudGVzdABzZWNyZXQtcGFzcw==")
@@ -327,8 +331,7 @@ type writerFunc func([]byte) (int, error)
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 func TestLoginDisabledWithoutTLS(t *testing.T) {
-	e := setup(t)
-	e.srv.cfg.AllowInsecureAuth = false
+	e := setup(t, func(c *Config) { c.AllowInsecureAuth = false })
 	c := dial(t, e.addr)
 	if caps := c.ok("CAPABILITY"); !strings.Contains(caps, "LOGINDISABLED") || strings.Contains(caps, "AUTH=PLAIN") {
 		t.Fatalf("capabilities before TLS: %s", caps)

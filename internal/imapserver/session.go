@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -56,6 +57,11 @@ type session struct {
 
 	cmd      string // the command being run, as its handler may serve several
 	stopping atomic.Bool
+
+	in     prefixReader
+	one    [1]byte
+	idleMu sync.Mutex // in IDLE, serialises the session with its wake-ups
+	idling bool
 }
 
 func newSession(s *Server, c net.Conn, implicitTLS bool) *session {
@@ -77,8 +83,9 @@ func newID() string {
 
 func (s *session) setConn(c net.Conn) {
 	s.conn = c
-	s.br = bufio.NewReaderSize(c, 4096)
-	s.r = imapwire.NewReader(s.br)
+	s.in = prefixReader{conn: c}
+	s.br = nil
+	s.r = imapwire.NewReader(nil)
 	s.r.Continue = func() error {
 		s.w.WriteString("+ Ready for literal data\r\n")
 		return s.w.Flush()
@@ -90,8 +97,9 @@ func (s *session) setConn(c net.Conn) {
 		return imapwire.MaxCommandLiterals
 	}
 	utf8 := s.w != nil && s.w.UTF8
-	s.w = imapwire.NewWriter(bufio.NewWriterSize(c, 4096))
+	s.w = imapwire.NewWriter(nil)
 	s.w.UTF8 = utf8
+	s.acquire()
 }
 
 // shutdown asks the session to end: at once when it waits for a command, else after the
@@ -130,7 +138,11 @@ func (s *session) serve(ctx context.Context) {
 			return
 		}
 		s.conn.SetReadDeadline(time.Now().Add(timeout))
-		cmd, err := s.r.ReadCommand()
+		err := s.waitInput()
+		var cmd *imapwire.Command
+		if err == nil {
+			cmd, err = s.r.ReadCommand()
+		}
 		if err != nil {
 			if !s.readError(err) {
 				return

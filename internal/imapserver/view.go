@@ -5,7 +5,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/postamail/posta/internal/imapwire"
 	"github.com/postamail/posta/internal/mailstore"
@@ -293,16 +292,11 @@ func (s *session) nameString(name string) string {
 }
 
 func (s *session) firstUnseen(ctx context.Context) int {
-	rows, err := s.srv.store.SearchRows(ctx, s.sel.mb.ID)
-	if err != nil {
+	uid, err := s.srv.store.FirstUnseen(ctx, s.sel.mb.ID)
+	if err != nil || uid == 0 {
 		return 0
 	}
-	for _, r := range rows {
-		if r.Flags&mailstore.FlagSeen == 0 {
-			return s.sel.seqOf(r.UID)
-		}
-	}
-	return 0
+	return s.sel.seqOf(uid)
 }
 
 func cmdClose(ctx context.Context, s *session, tag string, p *imapwire.Parser) error {
@@ -362,56 +356,4 @@ func cmdExpunge(ctx context.Context, s *session, tag string, p *imapwire.Parser)
 		}
 	}
 	return nil
-}
-
-func cmdIdle(ctx context.Context, s *session, tag string, p *imapwire.Parser) error {
-	if err := p.End(); err != nil {
-		return err
-	}
-	s.w.WriteString("+ idling\r\n")
-	if err := s.updates(ctx, true); err != nil {
-		return err
-	}
-	if err := s.w.Flush(); err != nil {
-		return errClientGone
-	}
-	type lineResult struct {
-		line []byte
-		err  error
-	}
-	done := make(chan lineResult, 1)
-	s.conn.SetReadDeadline(time.Now().Add(authTimeout))
-	go func() {
-		line, err := s.r.ReadLine()
-		done <- lineResult{line, err}
-	}()
-	for {
-		select {
-		case res := <-done:
-			s.conn.SetReadDeadline(time.Time{})
-			if res.err != nil {
-				if s.stopping.Load() {
-					s.untagged("BYE Server shutting down")
-					s.w.Flush()
-				}
-				return errClientGone
-			}
-			if !strings.EqualFold(string(res.line), "DONE") {
-				return bad("Expected DONE")
-			}
-			return nil
-		case <-s.sub.C:
-			if s.sel != nil {
-				if err := s.poll(ctx); err != nil {
-					return err
-				}
-				if err := s.updates(ctx, true); err != nil {
-					return err
-				}
-			}
-			if err := s.w.Flush(); err != nil {
-				return errClientGone
-			}
-		}
-	}
 }

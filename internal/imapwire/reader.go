@@ -241,3 +241,6 @@ func literalAtEnd(line []byte) (size int64, nonSync, ok bool) {
 	}
 	return n, nonSync, true
 }
+
+// Reset makes the Reader read from br (a pooled buffer given back while a connection idles).
+func (r *Reader) Reset(br *bufio.Reader) { r.r = br }

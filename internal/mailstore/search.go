@@ -130,3 +130,10 @@ func (s *Store) uidSet(ctx context.Context, q string, args ...any) (map[uint32]b
 	}
 	return out, rows.Err()
 }
+
+// FirstUnseen returns the lowest UID without \Seen in the mailbox, or 0.
+func (s *Store) FirstUnseen(ctx context.Context, mailboxID int64) (uint32, error) {
+	var uid uint32
+	err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MIN(uid), 0) FROM messages WHERE mailbox_id = ? AND (flags & ?) = 0`, mailboxID, int64(FlagSeen)).Scan(&uid)
+	return uid, err
+}

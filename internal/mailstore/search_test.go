@@ -9,6 +9,7 @@ import (
 
 	"github.com/postamail/posta/internal/db"
 	"github.com/postamail/posta/internal/db/dbtest"
+	"github.com/postamail/posta/internal/mailstore"
 )
 
 func TestTextAndHeaderSearch(t *testing.T) {
@@ -62,6 +63,13 @@ func TestTextAndHeaderSearch(t *testing.T) {
 		}
 		if got, _ := s.HeaderMatches(ctx, inbox.ID, "X-Missing", ""); len(got) != 0 {
 			t.Errorf("missing field matched %v", uids(got))
+		}
+		if u, err := s.FirstUnseen(ctx, inbox.ID); err != nil || u != 1 {
+			t.Errorf("first unseen: %d %v", u, err)
+		}
+		s.StoreFlags(ctx, acc, inbox.ID, []uint32{1, 2}, mailstore.FlagsAdd, mailstore.FlagSeen, nil, 0)
+		if u, err := s.FirstUnseen(ctx, inbox.ID); err != nil || u != 3 {
+			t.Errorf("first unseen after \\Seen on 1 and 2: %d %v", u, err)
 		}
 		rows, err := s.SearchRows(ctx, inbox.ID)
 		if err != nil || len(rows) != 4 || rows[0].Subject != "test 0" || rows[0].SentDate.IsZero() || rows[0].From != "Alice <alice@example.test>" {
