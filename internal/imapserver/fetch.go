@@ -89,7 +89,9 @@ func cmdFetch(ctx context.Context, s *session, tag string, p *imapwire.Parser) e
 			f.modseq = true
 			v.condstore = true
 			continue
-		case "ENVELOPE", "BODYSTRUCTURE", "BODY", "PREVIEW":
+		case "ENVELOPE":
+			f.fields |= mailstore.WithEnvelope
+		case "BODYSTRUCTURE", "BODY", "PREVIEW":
 			f.fields |= mailstore.WithMeta
 		case "RFC822.HEADER":
 			f.fields |= mailstore.WithHeader
@@ -205,7 +207,7 @@ func (s *session) fetchItem(ctx context.Context, m *mailstore.Message, it *imapw
 		w.WriteString("RFC822.SIZE " + strconv.FormatInt(m.Size, 10))
 	case "ENVELOPE":
 		w.WriteString("ENVELOPE ")
-		writeEnvelope(w, &m.Parsed.Envelope)
+		writeEnvelope(w, m.Envelope)
 	case "BODYSTRUCTURE", "BODY":
 		w.WriteString(it.Name + " ")
 		writeBodyStructure(w, m.Parsed.Body, it.Name == "BODYSTRUCTURE")

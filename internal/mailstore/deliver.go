@@ -54,6 +54,7 @@ type TargetResult struct {
 type commitReq struct {
 	d      *Delivery
 	meta   []byte
+	env    []byte
 	header []byte
 	staged *blob.Staged
 	res    []TargetResult
@@ -92,7 +93,7 @@ func (s *Store) Deliver(ctx context.Context, d *Delivery) ([]TargetResult, error
 	if err != nil {
 		return nil, fmt.Errorf("mailstore: write blob: %w", err)
 	}
-	req := &commitReq{d: d, meta: meta, header: header, staged: staged, done: make(chan struct{})}
+	req := &commitReq{d: d, meta: meta, env: d.Parsed.Envelope.AppendBinary(nil), header: header, staged: staged, done: make(chan struct{})}
 	s.closeMu.RLock()
 	if s.closed {
 		s.closeMu.RUnlock()
@@ -288,10 +289,10 @@ func applyDelivery(ctx context.Context, tx *db.Tx, r *commitReq, published *[]ch
 			msg_size = msg_size + ?, highest_modseq = ? WHERE id = ? RETURNING uidnext - 1, uidvalidity`, unseen, size, modseq, mbID).Scan(&uid, &uv); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO messages (mailbox_id, uid, modseq, flags, keywords, internal_date, size, blob_id, sent_date, subject, from_addr, to_addr, cc_addr, message_id, header, meta)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		if _, err := tx.ExecContext(ctx, `INSERT INTO messages (mailbox_id, uid, modseq, flags, keywords, internal_date, size, blob_id, sent_date, subject, from_addr, to_addr, cc_addr, message_id, header, meta, envelope)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			mbID, uid, modseq, int64(t.Flags), joinKeywords(normKeywords(t.Keywords)), d.InternalDate.UnixMilli(), size, blobID,
-			sentDate, p.Subject, from, to, cc, p.MessageID, r.header, r.meta); err != nil {
+			sentDate, p.Subject, from, to, cc, p.MessageID, r.header, r.meta, r.env); err != nil {
 			return fmt.Errorf("mailstore: insert message: %w", err)
 		}
 		*res = TargetResult{MailboxID: mbID, UIDValidity: uint32(uv), UID: uint32(uid), ModSeq: modseq,

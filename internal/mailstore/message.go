@@ -33,6 +33,8 @@ type Message struct {
 	// Parsed is the metadata computed at delivery (envelope, body structure, ...); never
 	// re-parsed from the body.
 	Parsed *message.Parsed
+	// Envelope is loaded by WithEnvelope (and WithMeta).
+	Envelope *message.Envelope
 }
 
 // FlagNames returns the IMAP names of the message's flags and keywords.
@@ -46,6 +48,7 @@ type Fields int
 const (
 	WithHeader Fields = 1 << iota
 	WithMeta
+	WithEnvelope // only the envelope (Envelope), cheaper than WithMeta
 )
 
 // UIDs returns the sorted UIDs of a mailbox: an IMAP session's view is built from it.
@@ -75,6 +78,9 @@ func (s *Store) Messages(ctx context.Context, mailboxID int64, uids []uint32, f 
 	}
 	if f&WithMeta != 0 {
 		cols += `, m.meta`
+	} else if f&WithEnvelope != 0 {
+		// Messages stored before the envelope column fall back to the full metadata.
+		cols += `, m.envelope, CASE WHEN m.envelope IS NULL THEN m.meta END`
 	}
 	q := `SELECT ` + cols + ` FROM messages m JOIN blobs b ON b.id = m.blob_id WHERE m.mailbox_id = ?`
 	args := []any{mailboxID}
@@ -96,13 +102,15 @@ func (s *Store) Messages(ctx context.Context, mailboxID int64, uids []uint32, f 
 		var m Message
 		var kw string
 		var idate int64
-		var meta []byte
+		var meta, env []byte
 		dst := []any{&m.ID, &m.MailboxID, &m.UID, &m.ModSeq, &m.Flags, &kw, &idate, &m.Size, &m.BlobKey}
 		if f&WithHeader != 0 {
 			dst = append(dst, &m.Header)
 		}
 		if f&WithMeta != 0 {
 			dst = append(dst, &meta)
+		} else if f&WithEnvelope != 0 {
+			dst = append(dst, &env, &meta)
 		}
 		if err := rows.Scan(dst...); err != nil {
 			return err
@@ -120,11 +128,18 @@ func (s *Store) Messages(ctx context.Context, mailboxID int64, uids []uint32, f 
 		}
 		m.Keywords = splitKeywords(kw)
 		m.InternalDate = time.UnixMilli(idate)
+		if env != nil {
+			m.Envelope = new(message.Envelope)
+			if err := m.Envelope.UnmarshalBinary(env); err != nil {
+				return fmt.Errorf("mailstore: message %d envelope: %w", m.ID, err)
+			}
+		}
 		if meta != nil {
 			m.Parsed = new(message.Parsed)
 			if err := json.Unmarshal(meta, m.Parsed); err != nil {
 				return fmt.Errorf("mailstore: message %d meta: %w", m.ID, err)
 			}
+			m.Envelope = &m.Parsed.Envelope
 		}
 		if err := fn(&m); err != nil {
 			return err
@@ -402,7 +417,7 @@ func (s *Store) Copy(ctx context.Context, accountID, srcID, dstID int64, uids []
 			return err
 		}
 		res.UIDValidity = uint32(uv)
-		rows, err := tx.QueryContext(ctx, `SELECT uid, flags, keywords, internal_date, size, blob_id, sent_date, subject, from_addr, to_addr, cc_addr, message_id, header, meta
+		rows, err := tx.QueryContext(ctx, `SELECT uid, flags, keywords, internal_date, size, blob_id, sent_date, subject, from_addr, to_addr, cc_addr, message_id, header, meta, envelope
 			FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid`, srcID, uids[0], uids[len(uids)-1])
 		if err != nil {
 			return err
@@ -413,13 +428,13 @@ func (s *Store) Copy(ctx context.Context, accountID, srcID, dstID int64, uids []
 			kw                        string
 			idate, size, blobID, sent int64
 			subj, from, to, cc, msgid string
-			header, meta              []byte
+			header, meta, env         []byte
 		}
 		var rs []row
 		var total int64
 		for rows.Next() {
 			var r row
-			if err := rows.Scan(&r.uid, &r.flags, &r.kw, &r.idate, &r.size, &r.blobID, &r.sent, &r.subj, &r.from, &r.to, &r.cc, &r.msgid, &r.header, &r.meta); err != nil {
+			if err := rows.Scan(&r.uid, &r.flags, &r.kw, &r.idate, &r.size, &r.blobID, &r.sent, &r.subj, &r.from, &r.to, &r.cc, &r.msgid, &r.header, &r.meta, &r.env); err != nil {
 				rows.Close()
 				return err
 			}
@@ -455,9 +470,9 @@ func (s *Store) Copy(ctx context.Context, accountID, srcID, dstID int64, uids []
 		var unseen int64
 		for i, r := range rs {
 			uid := first + int64(i)
-			if _, err := tx.ExecContext(ctx, `INSERT INTO messages (mailbox_id, uid, modseq, flags, keywords, internal_date, size, blob_id, sent_date, subject, from_addr, to_addr, cc_addr, message_id, header, meta)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-				dstID, uid, modseq, r.flags, r.kw, r.idate, r.size, r.blobID, r.sent, r.subj, r.from, r.to, r.cc, r.msgid, r.header, r.meta); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO messages (mailbox_id, uid, modseq, flags, keywords, internal_date, size, blob_id, sent_date, subject, from_addr, to_addr, cc_addr, message_id, header, meta, envelope)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				dstID, uid, modseq, r.flags, r.kw, r.idate, r.size, r.blobID, r.sent, r.subj, r.from, r.to, r.cc, r.msgid, r.header, r.meta, r.env); err != nil {
 				return err
 			}
 			if _, err := tx.ExecContext(ctx, `UPDATE blobs SET refs = refs + 1 WHERE id = ?`, r.blobID); err != nil {

@@ -77,3 +77,30 @@ func TestTextAndHeaderSearch(t *testing.T) {
 		}
 	})
 }
+
+// Envelopes come from the compact column, or from the full metadata for messages stored
+// before the column existed.
+func TestEnvelopeColumnAndFallback(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		s := newStore(t, d)
+		acc := newAccount(t, d, "e@example.test", 1<<30)
+		inbox, _ := s.Mailbox(ctx, acc, "INBOX")
+		for i := 0; i < 2; i++ {
+			if _, err := s.Append(ctx, acc, inbox.ID, msg(i, "x"), 0, nil, time.Now()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := d.ExecContext(ctx, `UPDATE messages SET envelope = NULL WHERE uid = 2`); err != nil {
+			t.Fatal(err)
+		}
+		var subjects []string
+		err := s.Messages(ctx, inbox.ID, nil, mailstore.WithEnvelope, func(m *mailstore.Message) error {
+			subjects = append(subjects, m.Envelope.Subject+" "+m.Envelope.From[0].Mailbox)
+			return nil
+		})
+		if err != nil || !slices.Equal(subjects, []string{"test 0 alice", "test 1 alice"}) {
+			t.Fatalf("%q %v", subjects, err)
+		}
+	})
+}

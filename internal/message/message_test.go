@@ -303,3 +303,37 @@ func FuzzParseAddressList(f *testing.F) {
 		}
 	})
 }
+
+func TestEnvelopeBinaryRoundTrip(t *testing.T) {
+	envs := []Envelope{
+		{},
+		{Date: "Mon, 1 Jan 2024", Subject: "Città ☃", From: []Address{{Name: "A", Mailbox: "a", Host: "x.test"}},
+			To: []Address{{Mailbox: "g"}, {Mailbox: "b", Host: "y"}, {}}, InReplyTo: "<i@x>", MessageID: "<m@x>"},
+	}
+	for _, e := range envs {
+		var got Envelope
+		if err := got.UnmarshalBinary(e.AppendBinary(nil)); err != nil || !reflect.DeepEqual(got, e) {
+			t.Errorf("round trip of %+v: %+v %v", e, got, err)
+		}
+	}
+	full := envs[1].AppendBinary(nil)
+	for i := 0; i < len(full); i++ {
+		var got Envelope
+		if err := got.UnmarshalBinary(full[:i]); err == nil {
+			t.Errorf("truncated at %d decoded", i)
+		}
+	}
+}
+
+func FuzzEnvelopeBinary(f *testing.F) {
+	f.Add((&Envelope{Subject: "s", From: []Address{{Mailbox: "a", Host: "b"}}}).AppendBinary(nil))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var e Envelope
+		if e.UnmarshalBinary(b) == nil {
+			var again Envelope
+			if err := again.UnmarshalBinary(e.AppendBinary(nil)); err != nil || !reflect.DeepEqual(again, e) {
+				t.Fatalf("decoded envelope does not round-trip: %v", err)
+			}
+		}
+	})
+}

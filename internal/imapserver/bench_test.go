@@ -1,0 +1,59 @@
+package imapserver
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// benchMailbox fills mario's INBOX with n messages of about 4 KB and returns a selected client.
+func benchMailbox(b *testing.B, n int) (*testEnv, *client) {
+	e := setup(b)
+	ctx := context.Background()
+	inbox, _ := e.store.Mailbox(ctx, e.accounts["mario@x.test"], "INBOX")
+	if _, err := e.store.DB().ExecContext(ctx, `UPDATE cos SET quota_bytes = ?`, int64(1)<<40); err != nil {
+		b.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := w; i < n; i += 8 {
+				raw := fmt.Sprintf("From: Sender %d <s%d@example.org>\r\nTo: mario@x.test\r\nSubject: Message number %d about things\r\nDate: Sun, 10 Mar 2024 12:00:00 +0100\r\nMessage-ID: <%d@example.org>\r\n\r\n%s\r\n", i%50, i%50, i, i, strings.Repeat("lorem ipsum dolor sit amet ", 150))
+				if _, err := e.store.Append(ctx, e.accounts["mario@x.test"], inbox.ID, []byte(raw), 0, nil, time.Now()); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	c := login(b, e, "mario@x.test")
+	c.ok("SELECT INBOX")
+	return e, c
+}
+
+// BenchmarkFetchAllMetadata is what a client does on first sync: every message's flags,
+// envelope, size and date.
+func BenchmarkFetchAllMetadata(b *testing.B) {
+	_, c := benchMailbox(b, 5000)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		u, st := c.do("UID FETCH 1:* (FLAGS ENVELOPE RFC822.SIZE INTERNALDATE)")
+		if len(u) != 5000 || !strings.HasPrefix(st, "OK") {
+			b.Fatalf("%d responses, %s", len(u), st)
+		}
+	}
+}
+
+func BenchmarkSearchText(b *testing.B) {
+	_, c := benchMailbox(b, 5000)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		c.ok("UID SEARCH TEXT \"number 4999 about\"")
+	}
+}
