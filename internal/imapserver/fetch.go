@@ -473,7 +473,11 @@ func writeBodyStructure(w *imapwire.Writer, p *message.Part, ext bool) {
 	w.WriteByte(' ')
 	w.Str(strings.ToUpper(sub))
 	w.WriteByte(' ')
-	writeParams(w, p.Params)
+	params := p.Params
+	if strings.EqualFold(typ, "text") && p.Param("charset") == "" {
+		params = append([][2]string{{"charset", "us-ascii"}}, params...) // RFC 2045 §5.2
+	}
+	writeParams(w, params)
 	w.WriteByte(' ')
 	w.NStr(p.ID)
 	w.WriteByte(' ')

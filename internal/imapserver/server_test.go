@@ -662,3 +662,45 @@ func FuzzSession(f *testing.F) {
 		c2.conn.Close()
 	})
 }
+
+func TestThreadSortBinaryWithin(t *testing.T) {
+	e := setup(t)
+	raw := func(id, refs, subject, date string) string {
+		h := "From: a@x.test\r\nSubject: " + subject + "\r\nDate: " + date + "\r\nMessage-ID: <" + id + ">\r\n"
+		if refs != "" {
+			h += "References: " + refs + "\r\nIn-Reply-To: " + refs[strings.LastIndex(refs, " ")+1:] + "\r\n"
+		}
+		return h + "\r\nbody\r\n"
+	}
+	// 1 root, 2 reply to 1, 3 unrelated, 4 reply to 2, 5 reply to a message we do not have.
+	e.deliver(t, "mario@x.test", "INBOX", raw("1@x", "", "Plan", "Mon, 1 Jan 2024 10:00:00 +0000"))
+	e.deliver(t, "mario@x.test", "INBOX", raw("2@x", "<1@x>", "Re: Plan", "Mon, 1 Jan 2024 11:00:00 +0000"))
+	e.deliver(t, "mario@x.test", "INBOX", raw("3@x", "", "Other", "Mon, 1 Jan 2024 09:00:00 +0000"))
+	e.deliver(t, "mario@x.test", "INBOX", raw("4@x", "<1@x> <2@x>", "Re: Plan", "Mon, 1 Jan 2024 12:00:00 +0000"))
+	e.deliver(t, "mario@x.test", "INBOX", raw("5@x", "<gone@x>", "Re: Lost", "Mon, 1 Jan 2024 13:00:00 +0000"))
+	att := "From: a@x.test\r\nSubject: att\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n--b\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\nAAECAwQ=\r\n--b--\r\n"
+	e.deliver(t, "mario@x.test", "INBOX", att)
+	c := login(t, e, "mario@x.test")
+	c.ok("SELECT INBOX")
+	steps := []struct{ cmd, want string }{
+		{"THREAD REFERENCES UTF-8 NOT SUBJECT att", `\* THREAD \(3\)\(1 2 4\)\(5\)`},
+		// 6 has no Date: its arrival (March) sorts it last.
+		{"UID THREAD ORDEREDSUBJECT UTF-8 ALL", `\* THREAD \(3\)\(1 \(2\)\(4\)\)\(5\)\(6\)`},
+		{"SORT (DATE) UTF-8 NOT SUBJECT att", `\* SORT 3 1 2 4 5`},
+		{"SORT (REVERSE DATE) UTF-8 ALL", `\* SORT 6 5 4 2 1 3`},
+		{"SORT (ARRIVAL) UTF-8 ALL", `\* SORT 1 2 3 4 5 6`}, // equal arrival: sequence order
+		{"SORT (SUBJECT SIZE) UTF-8 ALL", `\* SORT 6 5 3 1 2 4`},
+		{"SEARCH OLDER 3600", `\* SEARCH 1 2 3 4 5 6`}, // arrived in March 2024
+		{"SEARCH YOUNGER 3600", `\* SEARCH\n`},
+		{"FETCH 6 (BINARY.SIZE[2] BINARY.PEEK[2])", "BINARY.SIZE\\[2\\] 5 BINARY\\[2\\] ~\\{5\\}\r\n\x00\x01\x02\x03\x04"},
+		{"FETCH 6 BODY.PEEK[2.MIME]", "Content-Transfer-Encoding: base64"},
+		{"FETCH 6 BODYSTRUCTURE", `BODYSTRUCTURE \(\("TEXT" "PLAIN" .*\)\("APPLICATION" "OCTET-STREAM" NIL NIL NIL "BASE64" 8 NIL NIL NIL NIL\) "MIXED" \("BOUNDARY" "b"\) NIL NIL NIL\)`},
+	}
+	for _, s := range steps {
+		u, st := c.do(s.cmd)
+		got := strings.Join(append(u, st), "\n")
+		if !regexp.MustCompile(s.want).MatchString(got) {
+			t.Errorf("%s:\n%q\nwant %s", s.cmd, got, s.want)
+		}
+	}
+}
