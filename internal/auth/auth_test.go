@@ -250,3 +250,29 @@ func TestSCRAMServer(t *testing.T) {
 		t.Errorf("wrong nonce: %v", err)
 	}
 }
+
+func TestTOTP(t *testing.T) {
+	// RFC 6238 appendix B, SHA-1, truncated to six digits.
+	secret := b32.EncodeToString([]byte("12345678901234567890"))
+	for _, tt := range []struct {
+		unix int64
+		want string
+	}{{59, "287082"}, {1111111109, "081804"}, {1234567890, "005924"}, {2000000000, "279037"}} {
+		if got, err := TOTPCode(secret, time.Unix(tt.unix, 0)); err != nil || got != tt.want {
+			t.Errorf("TOTP at %d = %s %v, want %s", tt.unix, got, err, tt.want)
+		}
+	}
+	now := time.Unix(1234567890, 0)
+	for _, tt := range []struct {
+		code string
+		at   time.Time
+		ok   bool
+	}{{"005924", now, true}, {"005924", now.Add(29 * time.Second), true}, {"005924", now.Add(95 * time.Second), false}, {"000000", now, false}, {"5924", now, false}} {
+		if got := CheckTOTP(secret, tt.code, tt.at); got != tt.ok {
+			t.Errorf("CheckTOTP(%s at %v) = %v", tt.code, tt.at.Unix(), got)
+		}
+	}
+	if !strings.HasPrefix(TOTPURI("posta", "a@b.c", NewTOTPSecret()), "otpauth://totp/posta:a@b.c?") {
+		t.Error("URI")
+	}
+}

@@ -197,6 +197,7 @@ func (s *Service) RemoveAdmin(ctx context.Context, email string) error {
 }
 
 // AuthenticateAdmin checks an administrator's password and returns the actor it logs in as.
+// The caller checks the second factor (AdminTOTP) before giving the actor a session.
 func (s *Service) AuthenticateAdmin(ctx context.Context, email, password, remote string) (Actor, error) {
 	var hash string
 	a, err := s.getAdmin(ctx, email)
@@ -210,8 +211,24 @@ func (s *Service) AuthenticateAdmin(ctx context.Context, email, password, remote
 	if ok, err := s.hash.Verify(hash, password); err != nil || !ok {
 		return Actor{}, ErrInvalidCredentials
 	}
-	actor := Actor{Role: a.Role, ID: a.ID, Name: a.Email, TenantID: a.TenantID, Remote: remote}
-	rows, err := s.db.QueryContext(ctx, `SELECT domain_id FROM admin_domains WHERE admin_id = ?`, a.ID)
+	s.db.ExecContext(ctx, `UPDATE admins SET last_login_at = ? WHERE id = ?`, s.now(), a.ID)
+	return s.AdminActor(ctx, a.ID, remote)
+}
+
+// AdminActor returns the actor of an administrator by id, as stored now (a web session is
+// re-checked on every request: a removed administrator or a changed role takes effect at once).
+func (s *Service) AdminActor(ctx context.Context, id int64, remote string) (Actor, error) {
+	var email, role string
+	var tid sql.NullInt64
+	err := s.db.QueryRowContext(ctx, `SELECT email, role, tenant_id FROM admins WHERE id = ?`, id).Scan(&email, &role, &tid)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Actor{}, ErrInvalidCredentials
+	}
+	if err != nil {
+		return Actor{}, err
+	}
+	actor := Actor{Role: Role(role), ID: id, Name: email, TenantID: tid.Int64, Remote: remote}
+	rows, err := s.db.QueryContext(ctx, `SELECT domain_id FROM admin_domains WHERE admin_id = ?`, id)
 	if err != nil {
 		return Actor{}, err
 	}
@@ -223,8 +240,41 @@ func (s *Service) AuthenticateAdmin(ctx context.Context, email, password, remote
 		}
 		actor.DomainIDs = append(actor.DomainIDs, d)
 	}
-	s.db.ExecContext(ctx, `UPDATE admins SET last_login_at = ? WHERE id = ?`, s.now(), a.ID)
 	return actor, rows.Err()
+}
+
+// AdminTOTP returns an administrator's TOTP secret ("" when two-factor login is off).
+func (s *Service) AdminTOTP(ctx context.Context, id int64) (string, error) {
+	var secret string
+	err := s.db.QueryRowContext(ctx, `SELECT totp_secret FROM admins WHERE id = ?`, id).Scan(&secret)
+	return secret, err
+}
+
+// SetAdminTOTP turns two-factor login on (a base32 secret) or off ("") for an administrator:
+// the administrator itself, or whoever may manage it.
+func (s *Service) SetAdminTOTP(ctx context.Context, email, secret string) error {
+	actor, ok := ActorFrom(ctx)
+	if !ok {
+		return ErrForbidden
+	}
+	a, err := s.getAdmin(ctx, email)
+	if err != nil {
+		return err
+	}
+	if actor.ID != a.ID || (actor.Role != RoleProvider && actor.Role != RoleTenantAdmin && actor.Role != RoleDomainAdmin) {
+		if _, err := authorize(ctx, scope{tenantID: a.TenantID}, true); err != nil {
+			return hide(err, notFound("no administrator %q", email))
+		}
+		if actor.Role == RoleDomainAdmin {
+			return forbidden("a domain administrator manages only its own login")
+		}
+	}
+	return s.db.WriteTx(ctx, func(tx *db.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE admins SET totp_secret = ? WHERE id = ?`, secret, a.ID); err != nil {
+			return err
+		}
+		return audit(ctx, tx, actor, a.TenantID, "admin.totp", a.Email, nil, map[string]any{"enabled": secret != ""})
+	})
 }
 
 // AuditEntry is one recorded change.
