@@ -78,7 +78,6 @@ func (a *API) Document() map[string]any {
 	}
 }
 
-
 var timeType = reflect.TypeOf(time.Time{})
 
 // schemaOf describes a Go type as a JSON Schema; named struct types go to components.
