@@ -152,10 +152,10 @@ func TestSMTPWithSwaks(t *testing.T) {
 	if n := in.count(`SELECT COUNT(*) FROM queue WHERE rcpt_to = 'x@example.org' AND mail_from = ''`); n != 2 {
 		t.Errorf("%d bounces queued to the sender for carol and dan, want 2", n)
 	}
-	if n := in.count(`SELECT COUNT(*) FROM messages WHERE subject LIKE 'Your mailbox is 8_% full'`); n != 1 {
+	if n := in.count(`SELECT COUNT(*) FROM messages JOIN blob_meta USING (blob_id) WHERE subject LIKE 'Your mailbox is 8_% full'`); n != 1 {
 		t.Errorf("%d quota warnings, want 1", n)
 	}
-	if n := in.count(`SELECT COUNT(*) FROM messages WHERE subject = 'Città d''arte'`); n != 1 {
+	if n := in.count(`SELECT COUNT(*) FROM messages JOIN blob_meta USING (blob_id) WHERE subject = 'Città d''arte'`); n != 1 {
 		t.Errorf("UTF-8 subject stored %d times", n)
 	}
 	in.stop()
@@ -222,13 +222,13 @@ print("sent")
 	if err != nil || !strings.Contains(string(out), "sent") {
 		t.Fatalf("smtplib: %v\n%s", err, out)
 	}
-	if n := in.count(`SELECT COUNT(*) FROM messages WHERE message_id = 'list200@example.org'`); n != 200 {
+	if n := in.count(`SELECT COUNT(*) FROM messages JOIN blob_meta USING (blob_id) WHERE message_id = 'list200@example.org'`); n != 200 {
 		t.Fatalf("%d mailbox entries, want 200", n)
 	}
-	if n := in.count(`SELECT COUNT(DISTINCT blob_id) FROM messages WHERE message_id = 'list200@example.org'`); n != 1 {
+	if n := in.count(`SELECT COUNT(DISTINCT blob_id) FROM messages JOIN blob_meta USING (blob_id) WHERE message_id = 'list200@example.org'`); n != 1 {
 		t.Fatalf("%d blobs for one list message, want 1", n)
 	}
-	if n := in.count(`SELECT refs FROM blobs WHERE id = (SELECT blob_id FROM messages WHERE message_id = 'list200@example.org' LIMIT 1)`); n != 200 {
+	if n := in.count(`SELECT refs FROM blobs WHERE id = (SELECT blob_id FROM messages JOIN blob_meta USING (blob_id) WHERE message_id = 'list200@example.org' LIMIT 1)`); n != 200 {
 		t.Fatalf("blob refs %d, want 200", n)
 	}
 }
@@ -255,7 +255,7 @@ account default : posta
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("msmtp: %v\n%s", err, out)
 	}
-	if n := in.count(`SELECT COUNT(*) FROM messages WHERE subject = 'via msmtp'`); n != 1 {
+	if n := in.count(`SELECT COUNT(*) FROM messages JOIN blob_meta USING (blob_id) WHERE subject = 'via msmtp'`); n != 1 {
 		t.Fatalf("msmtp message stored %d times", n)
 	}
 }
@@ -304,7 +304,7 @@ func TestSMTPCrashLosesNothing(t *testing.T) {
 	}
 	in.start()
 	for _, id := range accepted {
-		if c := in.count(`SELECT COUNT(*) FROM messages WHERE message_id = ?`, id); c != 1 {
+		if c := in.count(`SELECT COUNT(*) FROM messages JOIN blob_meta USING (blob_id) WHERE message_id = ?`, id); c != 1 {
 			t.Errorf("%s: acknowledged with 250, stored %d times", id, c)
 		}
 	}

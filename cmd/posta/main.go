@@ -54,6 +54,8 @@ func nouns() map[string]map[string]command {
 		"alias":   aliasCommands(),
 		"list":    listCommands(),
 		"store":   storeCommands(),
+		"admin":   adminCommands(),
+		"token":   tokenCommands(),
 	}
 }
 

@@ -218,6 +218,27 @@ func scramExchange(srv interface {
 	return fmt.Errorf("no end")
 }
 
+// scramExchangeAuthz runs an exchange whose client sends "a=USER" in its gs2 header.
+func scramExchangeAuthz(srv interface {
+	Next([]byte) ([]byte, bool, error)
+}, user, pw string) error {
+	bare := "n=" + user + ",r=clientnonce"
+	first, _, err := srv.Next([]byte("n,a=" + user + "," + bare))
+	if err != nil {
+		return err
+	}
+	a := scramAttrs(string(first))
+	salt, _ := base64.StdEncoding.DecodeString(a['s'])
+	clientKey, creds, _ := deriveSCRAM(pw, salt, 4096)
+	without := "c=" + base64.StdEncoding.EncodeToString([]byte("n,a="+user+",")) + ",r=" + a['r']
+	sig := hmacSHA256(creds.StoredKey, []byte(bare+","+string(first)+","+without))
+	for i := range clientKey {
+		clientKey[i] ^= sig[i]
+	}
+	_, _, err = srv.Next([]byte(without + ",p=" + base64.StdEncoding.EncodeToString(clientKey)))
+	return err
+}
+
 func TestSCRAMServer(t *testing.T) {
 	creds, err := NewSCRAMCredentials("pencil", 4096)
 	if err != nil {
@@ -239,7 +260,11 @@ func TestSCRAMServer(t *testing.T) {
 			t.Errorf("%s/%s: %v, want ErrSCRAM", tt.user, tt.pw, err)
 		}
 	}
-	for _, bad := range []string{"p=tls-unique,,n=user,r=x", "n,,r=x", "garbage", "n,,n=user,r=x,m=ext"} {
+	// An authorization identity naming the user itself is fine (mbsync and mutt send one).
+	if err := scramExchangeAuthz(NewSCRAMServer(lookup, ok), "user", "pencil"); err != nil {
+		t.Errorf("with a=user: %v", err)
+	}
+	for _, bad := range []string{"p=tls-unique,,n=user,r=x", "n,,r=x", "garbage", "n,,n=user,r=x,m=ext", "n,a=other,n=user,r=x", "n,x=y,n=user,r=x"} {
 		if _, _, err := NewSCRAMServer(lookup, ok).Next([]byte(bad)); !errors.Is(err, ErrSCRAM) {
 			t.Errorf("%q: %v", bad, err)
 		}

@@ -36,6 +36,7 @@ type scramServer struct {
 	creds         SCRAMCredentials
 	known         bool
 	clientBare    string
+	gs2           string // the gs2 header the client sent, echoed in its final message
 	serverFirst   string
 	nonce         string
 }
@@ -58,19 +59,23 @@ func (s *scramServer) Next(resp []byte) ([]byte, bool, error) {
 		}
 		s.step = 1
 		msg := string(resp)
-		// gs2-header: "n,," or "y,,"; channel binding ("p=") is not offered.
-		var bare string
-		switch {
-		case strings.HasPrefix(msg, "n,,"), strings.HasPrefix(msg, "y,,"):
-			bare = msg[3:]
-		default:
+		// gs2-header: "n" or "y" (channel binding, "p=", is not offered), then an optional
+		// authorization identity "a=NAME", which may only name the user itself.
+		cb, rest, ok1 := strings.Cut(msg, ",")
+		authz, bare, ok2 := strings.Cut(rest, ",")
+		if !ok1 || !ok2 || (cb != "n" && cb != "y") || (authz != "" && !strings.HasPrefix(authz, "a=")) {
 			return nil, true, ErrSCRAM
 		}
+		s.gs2 = msg[:len(msg)-len(bare)]
 		a := scramAttrs(bare)
 		if a['n'] == "" || a['r'] == "" || a['m'] != "" {
 			return nil, true, ErrSCRAM
 		}
-		s.user = strings.NewReplacer("=2C", ",", "=3D", "=").Replace(a['n'])
+		unescape := strings.NewReplacer("=2C", ",", "=3D", "=")
+		s.user = unescape.Replace(a['n'])
+		if authz != "" && !strings.EqualFold(unescape.Replace(authz[2:]), s.user) {
+			return nil, true, ErrSCRAM
+		}
 		s.clientBare = bare
 		creds, err := s.lookup(s.user)
 		if err == nil {
@@ -95,7 +100,7 @@ func (s *scramServer) Next(resp []byte) ([]byte, bool, error) {
 		}
 		withoutProof := msg[:i]
 		a := scramAttrs(msg)
-		if a['r'] != s.nonce || (a['c'] != "biws" && a['c'] != "eSws") {
+		if a['r'] != s.nonce || a['c'] != base64.StdEncoding.EncodeToString([]byte(s.gs2)) {
 			return nil, true, ErrSCRAM
 		}
 		proof, err := base64.StdEncoding.DecodeString(a['p'])

@@ -57,3 +57,22 @@ func BenchmarkSearchText(b *testing.B) {
 		c.ok("UID SEARCH TEXT \"number 4999 about\"")
 	}
 }
+
+// BenchmarkStoreAll is "mark all as read" and back on 5000 messages.
+func BenchmarkStoreAll(b *testing.B) {
+	_, c := benchMailbox(b, 5000)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		c.ok(`UID STORE 1:* +FLAGS.SILENT (\Seen)`)
+		c.ok(`UID STORE 1:* -FLAGS.SILENT (\Seen)`)
+	}
+}
+
+// BenchmarkSelect opens a 5000-message mailbox.
+func BenchmarkSelect(b *testing.B) {
+	_, c := benchMailbox(b, 5000)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		c.ok("SELECT INBOX")
+	}
+}

@@ -96,17 +96,19 @@ func cmdFetch(ctx context.Context, s *session, tag string, p *imapwire.Parser) e
 		case "RFC822.HEADER":
 			f.fields |= mailstore.WithHeader
 		case "BODY[]", "BINARY[]", "BINARY.SIZE[]":
-			if it.Section.Specifier == "HEADER" || it.Section.Specifier == "HEADER.FIELDS" || it.Section.Specifier == "HEADER.FIELDS.NOT" {
-				if len(it.Section.Path) == 0 {
-					f.fields |= mailstore.WithHeader
-				} else {
-					f.fields |= mailstore.WithMeta
-				}
-			} else if len(it.Section.Path) > 0 || it.Section.Specifier != "" || it.Name != "BODY[]" {
-				f.fields |= mailstore.WithMeta
+			topHeader := len(it.Section.Path) == 0 && strings.HasPrefix(it.Section.Specifier, "HEADER")
+			switch {
+			case topHeader:
+				f.fields |= mailstore.WithHeader // from the stored header block, no body read
+			case len(it.Section.Path) > 0 || it.Section.Specifier != "" || it.Name != "BODY[]":
+				f.fields |= mailstore.WithMeta | mailstore.WithBlobKey
+			default:
+				f.fields |= mailstore.WithBlobKey
 			}
+		case "RFC822":
+			f.fields |= mailstore.WithBlobKey
 		case "RFC822.TEXT":
-			f.fields |= mailstore.WithMeta
+			f.fields |= mailstore.WithMeta | mailstore.WithBlobKey
 		}
 		if it.SetsSeen() && !v.readOnly {
 			f.setSeen = true

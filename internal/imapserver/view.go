@@ -260,7 +260,11 @@ func cmdSelect(ctx context.Context, s *session, tag string, p *imapwire.Parser) 
 		s.untagged("0 RECENT")
 	}
 	s.untagged(`FLAGS (\Answered \Flagged \Deleted \Seen \Draft $Forwarded $Junk $NotJunk $MDNSent)`)
-	s.untagged(`OK [PERMANENTFLAGS (\Answered \Flagged \Deleted \Seen \Draft \*)] Flags permitted`)
+	if readOnly {
+		s.untagged(`OK [PERMANENTFLAGS ()] Read-only mailbox`)
+	} else {
+		s.untagged(`OK [PERMANENTFLAGS (\Answered \Flagged \Deleted \Seen \Draft \*)] Flags permitted`)
+	}
 	if unseen := s.firstUnseen(ctx); unseen > 0 && !s.enabled["IMAP4REV2"] {
 		s.untagged("OK [UNSEEN %d] First unseen", unseen)
 	}

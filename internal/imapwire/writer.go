@@ -52,11 +52,25 @@ func Quote(s string) string {
 
 // Str writes s as a quoted string when it can, else as a literal.
 func (w *Writer) Str(s string) {
-	if quotable(s, w.UTF8) {
-		w.WriteString(Quote(s))
+	if !quotable(s, w.UTF8) {
+		w.Literal([]byte(s))
 		return
 	}
-	w.Literal([]byte(s))
+	w.WriteByte('"')
+	for i := 0; i < len(s); {
+		j := i
+		for j < len(s) && s[j] != '"' && s[j] != '\\' {
+			j++
+		}
+		w.WriteString(s[i:j])
+		if j < len(s) {
+			w.WriteByte('\\')
+			w.WriteByte(s[j])
+			j++
+		}
+		i = j
+	}
+	w.WriteByte('"')
 }
 
 // NStr writes NIL for an empty s, else Str.

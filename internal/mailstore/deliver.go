@@ -230,7 +230,12 @@ func applyDelivery(ctx context.Context, tx *db.Tx, r *commitReq, published *[]ch
 	if !p.Date.IsZero() {
 		sentDate = p.Date.UnixMilli()
 	}
-	from, to, cc := addrText(p.Envelope.From), addrText(p.Envelope.To), addrText(p.Envelope.Cc)
+	// And so is what was computed from the content: once per blob, shared by every copy.
+	if _, err := tx.ExecContext(ctx, `INSERT INTO blob_meta (blob_id, sent_date, subject, from_addr, to_addr, cc_addr, message_id, envelope, header, meta)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (blob_id) DO NOTHING`,
+		blobID, sentDate, p.Subject, addrText(p.Envelope.From), addrText(p.Envelope.To), addrText(p.Envelope.Cc), p.MessageID, r.env, r.header, r.meta); err != nil {
+		return fmt.Errorf("mailstore: blob metadata: %w", err)
+	}
 	r.res = make([]TargetResult, len(d.Targets))
 	stored := 0
 	for i, t := range d.Targets {
@@ -289,10 +294,8 @@ func applyDelivery(ctx context.Context, tx *db.Tx, r *commitReq, published *[]ch
 			msg_size = msg_size + ?, highest_modseq = ? WHERE id = ? RETURNING uidnext - 1, uidvalidity`, unseen, size, modseq, mbID).Scan(&uid, &uv); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO messages (mailbox_id, uid, modseq, flags, keywords, internal_date, size, blob_id, sent_date, subject, from_addr, to_addr, cc_addr, message_id, header, meta, envelope)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			mbID, uid, modseq, int64(t.Flags), joinKeywords(normKeywords(t.Keywords)), d.InternalDate.UnixMilli(), size, blobID,
-			sentDate, p.Subject, from, to, cc, p.MessageID, r.header, r.meta, r.env); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO messages (mailbox_id, uid, modseq, flags, keywords, internal_date, size, blob_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			mbID, uid, modseq, int64(t.Flags), joinKeywords(normKeywords(t.Keywords)), d.InternalDate.UnixMilli(), size, blobID); err != nil {
 			return fmt.Errorf("mailstore: insert message: %w", err)
 		}
 		*res = TargetResult{MailboxID: mbID, UIDValidity: uint32(uv), UID: uint32(uid), ModSeq: modseq,

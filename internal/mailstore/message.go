@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 
 	"time"
 
@@ -49,6 +50,7 @@ const (
 	WithHeader Fields = 1 << iota
 	WithMeta
 	WithEnvelope // only the envelope (Envelope), cheaper than WithMeta
+	WithBlobKey  // BlobKey, to open the body
 )
 
 // UIDs returns the sorted UIDs of a mailbox: an IMAP session's view is built from it.
@@ -72,17 +74,23 @@ func (s *Store) UIDs(ctx context.Context, mailboxID int64) ([]uint32, error) {
 // Messages calls fn for each message of the mailbox whose UID is in uids (sorted ascending), in
 // UID order. A nil uids means every message.
 func (s *Store) Messages(ctx context.Context, mailboxID int64, uids []uint32, f Fields, fn func(*Message) error) error {
-	cols := `m.id, m.mailbox_id, m.uid, m.modseq, m.flags, m.keywords, m.internal_date, m.size, b.key`
+	cols, from := `m.id, m.mailbox_id, m.uid, m.modseq, m.flags, m.keywords, m.internal_date, m.size`, ` FROM messages m`
+	if f&WithBlobKey != 0 {
+		cols, from = cols+`, b.key`, from+` JOIN blobs b ON b.id = m.blob_id`
+	}
+	if f&(WithHeader|WithMeta|WithEnvelope) != 0 {
+		from += ` JOIN blob_meta bm ON bm.blob_id = m.blob_id`
+	}
 	if f&WithHeader != 0 {
-		cols += `, m.header`
+		cols += `, bm.header`
 	}
 	if f&WithMeta != 0 {
-		cols += `, m.meta`
+		cols += `, bm.meta`
 	} else if f&WithEnvelope != 0 {
 		// Messages stored before the envelope column fall back to the full metadata.
-		cols += `, m.envelope, CASE WHEN m.envelope IS NULL THEN m.meta END`
+		cols += `, bm.envelope, CASE WHEN bm.envelope IS NULL THEN bm.meta END`
 	}
-	q := `SELECT ` + cols + ` FROM messages m JOIN blobs b ON b.id = m.blob_id WHERE m.mailbox_id = ?`
+	q := `SELECT ` + cols + from + ` WHERE m.mailbox_id = ?`
 	args := []any{mailboxID}
 	if uids != nil {
 		if len(uids) == 0 {
@@ -103,7 +111,10 @@ func (s *Store) Messages(ctx context.Context, mailboxID int64, uids []uint32, f 
 		var kw string
 		var idate int64
 		var meta, env []byte
-		dst := []any{&m.ID, &m.MailboxID, &m.UID, &m.ModSeq, &m.Flags, &kw, &idate, &m.Size, &m.BlobKey}
+		dst := []any{&m.ID, &m.MailboxID, &m.UID, &m.ModSeq, &m.Flags, &kw, &idate, &m.Size}
+		if f&WithBlobKey != 0 {
+			dst = append(dst, &m.BlobKey)
+		}
 		if f&WithHeader != 0 {
 			dst = append(dst, &m.Header)
 		}
@@ -205,6 +216,16 @@ func (s *Store) StoreFlags(ctx context.Context, accountID, mailboxID int64, uids
 	}
 	keywords = normKeywords(keywords)
 	var modseq int64
+	if len(keywords) == 0 && unchangedSince == 0 {
+		changed, modseq, err = s.storeSystemFlags(ctx, accountID, mailboxID, uids, op, flags)
+		if err != nil {
+			return nil, nil, fmt.Errorf("mailstore: store flags: %w", err)
+		}
+		if len(changed) > 0 {
+			s.bus.Publish(changes.Change{AccountID: accountID, MailboxID: mailboxID, ModSeq: modseq})
+		}
+		return changed, nil, nil
+	}
 	err = s.db.WriteTx(ctx, func(tx *db.Tx) error {
 		changed, failed, modseq = nil, nil, 0
 		rows, err := tx.QueryContext(ctx, `SELECT uid, modseq, flags, keywords FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid`,
@@ -277,6 +298,83 @@ func (s *Store) StoreFlags(ctx context.Context, accountID, mailboxID int64, uids
 		s.bus.Publish(changes.Change{AccountID: accountID, MailboxID: mailboxID, ModSeq: modseq})
 	}
 	return changed, failed, nil
+}
+
+// storeSystemFlags is StoreFlags for system flags only and no UNCHANGEDSINCE, the common case
+// ("mark all read"): a few set-based UPDATEs over runs of UIDs instead of one per message.
+func (s *Store) storeSystemFlags(ctx context.Context, accountID, mailboxID int64, uids []uint32, op FlagOp, flags Flags) ([]FlagChange, int64, error) {
+	var set, cond string
+	var setArgs, condArgs []any
+	switch op {
+	case FlagsAdd:
+		set, setArgs = `flags = flags | ?`, []any{int64(flags)}
+		cond, condArgs = `(flags & ?) != ?`, []any{int64(flags), int64(flags)}
+	case FlagsRemove:
+		set, setArgs = `flags = flags & ?`, []any{int64(^flags & 0xffff)}
+		cond, condArgs = `(flags & ?) != 0`, []any{int64(flags)}
+	default:
+		set, setArgs = `flags = ?, keywords = ''`, []any{int64(flags)}
+		cond, condArgs = `(flags != ? OR keywords != '')`, []any{int64(flags)}
+	}
+	// Runs of consecutive UIDs, up to 50 per statement.
+	type run struct{ lo, hi uint32 }
+	var runs []run
+	for _, u := range uids {
+		if n := len(runs); n > 0 && runs[n-1].hi+1 == u {
+			runs[n-1].hi = u
+		} else {
+			runs = append(runs, run{u, u})
+		}
+	}
+	var changed []FlagChange
+	var modseq int64
+	err := s.db.WriteTx(ctx, func(tx *db.Tx) error {
+		changed = changed[:0]
+		var err error
+		if modseq, err = bumpModSeq(ctx, tx, accountID); err != nil {
+			return err
+		}
+		for len(runs) > 0 {
+			batch := runs[:min(len(runs), 50)]
+			runs = runs[len(batch):]
+			var where strings.Builder
+			args := append(append([]any{}, setArgs...), modseq, mailboxID)
+			for i, r := range batch {
+				if i > 0 {
+					where.WriteString(" OR ")
+				}
+				where.WriteString("uid BETWEEN ? AND ?")
+				args = append(args, r.lo, r.hi)
+			}
+			args = append(args, condArgs...)
+			rows, err := tx.QueryContext(ctx, `UPDATE messages SET `+set+`, modseq = ? WHERE mailbox_id = ? AND (`+where.String()+`) AND `+cond+` RETURNING uid, flags, keywords`, args...)
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+				var c FlagChange
+				var kw string
+				if err := rows.Scan(&c.UID, &c.Flags, &kw); err != nil {
+					rows.Close()
+					return err
+				}
+				c.ModSeq, c.Keywords = modseq, splitKeywords(kw)
+				changed = append(changed, c)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+		}
+		if len(changed) == 0 {
+			return nil
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE mailboxes SET highest_modseq = ?, unseen_count = (SELECT COUNT(*) FROM messages WHERE mailbox_id = ? AND (flags & ?) = 0) WHERE id = ?`,
+			modseq, mailboxID, int64(FlagSeen), mailboxID)
+		return err
+	})
+	slices.SortFunc(changed, func(a, b FlagChange) int { return int(a.UID) - int(b.UID) })
+	return changed, modseq, err
 }
 
 // Expunge removes messages from a mailbox: the given UIDs if uids is non-nil (only those that
@@ -417,24 +515,22 @@ func (s *Store) Copy(ctx context.Context, accountID, srcID, dstID int64, uids []
 			return err
 		}
 		res.UIDValidity = uint32(uv)
-		rows, err := tx.QueryContext(ctx, `SELECT uid, flags, keywords, internal_date, size, blob_id, sent_date, subject, from_addr, to_addr, cc_addr, message_id, header, meta, envelope
+		rows, err := tx.QueryContext(ctx, `SELECT uid, flags, keywords, internal_date, size, blob_id
 			FROM messages WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid`, srcID, uids[0], uids[len(uids)-1])
 		if err != nil {
 			return err
 		}
 		type row struct {
-			uid                       uint32
-			flags                     int64
-			kw                        string
-			idate, size, blobID, sent int64
-			subj, from, to, cc, msgid string
-			header, meta, env         []byte
+			uid                 uint32
+			flags               int64
+			kw                  string
+			idate, size, blobID int64
 		}
 		var rs []row
 		var total int64
 		for rows.Next() {
 			var r row
-			if err := rows.Scan(&r.uid, &r.flags, &r.kw, &r.idate, &r.size, &r.blobID, &r.sent, &r.subj, &r.from, &r.to, &r.cc, &r.msgid, &r.header, &r.meta, &r.env); err != nil {
+			if err := rows.Scan(&r.uid, &r.flags, &r.kw, &r.idate, &r.size, &r.blobID); err != nil {
 				rows.Close()
 				return err
 			}
@@ -470,9 +566,8 @@ func (s *Store) Copy(ctx context.Context, accountID, srcID, dstID int64, uids []
 		var unseen int64
 		for i, r := range rs {
 			uid := first + int64(i)
-			if _, err := tx.ExecContext(ctx, `INSERT INTO messages (mailbox_id, uid, modseq, flags, keywords, internal_date, size, blob_id, sent_date, subject, from_addr, to_addr, cc_addr, message_id, header, meta, envelope)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-				dstID, uid, modseq, r.flags, r.kw, r.idate, r.size, r.blobID, r.sent, r.subj, r.from, r.to, r.cc, r.msgid, r.header, r.meta, r.env); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO messages (mailbox_id, uid, modseq, flags, keywords, internal_date, size, blob_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+				dstID, uid, modseq, r.flags, r.kw, r.idate, r.size, r.blobID); err != nil {
 				return err
 			}
 			if _, err := tx.ExecContext(ctx, `UPDATE blobs SET refs = refs + 1 WHERE id = ?`, r.blobID); err != nil {

@@ -29,8 +29,8 @@ type SearchRow struct {
 // SearchRows returns every message of the mailbox in UID order, with the columns searches
 // and sorts are evaluated on.
 func (s *Store) SearchRows(ctx context.Context, mailboxID int64) ([]SearchRow, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT uid, modseq, flags, keywords, internal_date, sent_date, size, subject, from_addr, to_addr, cc_addr, message_id
-		FROM messages WHERE mailbox_id = ? ORDER BY uid`, mailboxID)
+	rows, err := s.db.QueryContext(ctx, `SELECT m.uid, m.modseq, m.flags, m.keywords, m.internal_date, bm.sent_date, m.size, bm.subject, bm.from_addr, bm.to_addr, bm.cc_addr, bm.message_id
+		FROM messages m JOIN blob_meta bm ON bm.blob_id = m.blob_id WHERE m.mailbox_id = ? ORDER BY m.uid`, mailboxID)
 	if err != nil {
 		return nil, fmt.Errorf("mailstore: search rows: %w", err)
 	}
@@ -71,17 +71,17 @@ func (s *Store) TextMatches(ctx context.Context, mailboxID int64, needle string,
 	}
 	if where&InBody != 0 {
 		sub, subArgs := search.BlobsContaining(s.db.Engine, needle)
-		conds = append(conds, "blob_id IN ("+sub+")")
+		conds = append(conds, "m.blob_id IN ("+sub+")")
 		args = append(args, subArgs...)
 	}
-	return s.uidSet(ctx, `SELECT uid FROM messages WHERE mailbox_id = ? AND (`+strings.Join(conds, " OR ")+`)`, args...)
+	return s.uidSet(ctx, `SELECT m.uid FROM messages m JOIN blob_meta bm ON bm.blob_id = m.blob_id WHERE m.mailbox_id = ? AND (`+strings.Join(conds, " OR ")+`)`, args...)
 }
 
 func (s *Store) headerLike() string {
 	if s.db.Engine == db.Postgres {
-		return `encode(header, 'escape') ILIKE ? ESCAPE '\'`
+		return `encode(bm.header, 'escape') ILIKE ? ESCAPE '\'`
 	}
-	return `CAST(header AS TEXT) LIKE ? ESCAPE '\'`
+	return `CAST(bm.header AS TEXT) LIKE ? ESCAPE '\'`
 }
 
 // HeaderMatches returns the UIDs of messages with a header field named field whose value
@@ -90,7 +90,7 @@ func (s *Store) headerLike() string {
 func (s *Store) HeaderMatches(ctx context.Context, mailboxID int64, field, value string) (map[uint32]bool, error) {
 	// The stored header block narrows the candidates; each is then checked field by field.
 	pattern := "%" + search.EscapeLike(field) + "%"
-	rows, err := s.db.QueryContext(ctx, `SELECT uid, header FROM messages WHERE mailbox_id = ? AND `+s.headerLike(), mailboxID, pattern)
+	rows, err := s.db.QueryContext(ctx, `SELECT m.uid, bm.header FROM messages m JOIN blob_meta bm ON bm.blob_id = m.blob_id WHERE m.mailbox_id = ? AND `+s.headerLike(), mailboxID, pattern)
 	if err != nil {
 		return nil, fmt.Errorf("mailstore: header search: %w", err)
 	}

@@ -91,7 +91,7 @@ func TestEnvelopeColumnAndFallback(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if _, err := d.ExecContext(ctx, `UPDATE messages SET envelope = NULL WHERE uid = 2`); err != nil {
+		if _, err := d.ExecContext(ctx, `UPDATE blob_meta SET envelope = NULL WHERE blob_id = (SELECT blob_id FROM messages WHERE uid = 2)`); err != nil {
 			t.Fatal(err)
 		}
 		var subjects []string

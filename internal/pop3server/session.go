@@ -345,7 +345,7 @@ func (s *session) openMaildrop(ctx context.Context, accountID int64) error {
 	}
 	s.mailbox = mb
 	s.msgs = s.msgs[:0]
-	return s.s.store.Messages(ctx, mb.ID, nil, mailstore.WithMeta, func(m *mailstore.Message) error {
+	return s.s.store.Messages(ctx, mb.ID, nil, mailstore.WithMeta|mailstore.WithBlobKey, func(m *mailstore.Message) error {
 		size := m.Size
 		if m.Parsed != nil {
 			size += m.Parsed.CRLFExtra
