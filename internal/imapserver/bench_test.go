@@ -76,3 +76,11 @@ func BenchmarkSelect(b *testing.B) {
 		c.ok("SELECT INBOX")
 	}
 }
+
+func BenchmarkSearchFrom(b *testing.B) {
+	_, c := benchMailbox(b, 5000)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		c.ok(`UID SEARCH FROM "s7@example.org"`)
+	}
+}

@@ -456,21 +456,33 @@ func cmdAppend(ctx context.Context, s *session, tag string, p *imapwire.Parser) 
 		}
 		return storeError(err)
 	}
+	batch := make([]mailstore.AppendMessage, len(msgs))
+	for i, m := range msgs {
+		batch[i] = mailstore.AppendMessage{Raw: m.raw, Flags: m.flags, Keywords: m.kw, Date: m.date}
+	}
+	res, err := s.srv.store.AppendMany(ctx, s.acct.ID, mb.ID, batch)
+	if err != nil {
+		return storeError(err)
+	}
 	var uids []uint32
 	var validity uint32
-	for _, m := range msgs {
-		res, err := s.srv.store.Append(ctx, s.acct.ID, mb.ID, m.raw, m.flags, m.kw, m.date)
-		if err != nil {
-			// MULTIAPPEND is all or nothing (RFC 3502): take back what went in.
-			if len(uids) > 0 {
-				if _, derr := s.srv.store.Delete(ctx, s.acct.ID, mb.ID, uids); derr != nil {
-					s.log.Error("imap: undo partial MULTIAPPEND", "err", derr)
-				}
-			}
-			return storeError(err)
+	var failed error
+	for _, r := range res {
+		if r.Err != nil {
+			failed = r.Err
+			continue
 		}
-		uids = append(uids, res.UID)
-		validity = res.UIDValidity
+		uids = append(uids, r.UID)
+		validity = r.UIDValidity
+	}
+	if failed != nil {
+		// MULTIAPPEND is all or nothing (RFC 3502): take back what went in.
+		if len(uids) > 0 {
+			if _, derr := s.srv.store.Delete(ctx, s.acct.ID, mb.ID, uids); derr != nil {
+				s.log.Error("imap: undo partial MULTIAPPEND", "err", derr)
+			}
+		}
+		return storeError(failed)
 	}
 	return &okCode{code: "APPENDUID " + itoa(int64(validity)) + " " + imapwire.FormatSet(uids), text: "APPEND completed"}
 }

@@ -15,14 +15,11 @@ type uidRun struct {
 	before       int // UIDs in the runs before this one
 }
 
-func newUIDList(sorted []uint32) uidList {
-	var l uidList
-	for _, u := range sorted {
-		if k := len(l.runs); k > 0 && l.runs[k-1].start+l.runs[k-1].count == u {
-			l.runs[k-1].count++
-		} else {
-			l.runs = append(l.runs, uidRun{start: u, count: 1})
-		}
+// uidListFromRuns builds the list from runs [first, last] in order.
+func uidListFromRuns(runs [][2]uint32) uidList {
+	l := uidList{runs: make([]uidRun, len(runs))}
+	for i, r := range runs {
+		l.runs[i] = uidRun{start: r[0], count: r[1] - r[0] + 1}
 	}
 	l.reindex(0)
 	return l

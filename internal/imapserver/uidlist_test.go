@@ -17,6 +17,13 @@ func TestUIDListMatchesSlice(t *testing.T) {
 			}
 		}
 		l := newUIDList(ref)
+		var runs [][2]uint32
+		for _, r := range l.runs {
+			runs = append(runs, [2]uint32{r.start, r.start + r.count - 1})
+		}
+		if again := uidListFromRuns(runs); !slices.Equal(again.All(), ref) {
+			t.Fatalf("from runs: %v, want %v", again.All(), ref)
+		}
 		for op := 0; op < 300; op++ {
 			u := uint32(rng.IntN(260) + 1)
 			if rng.IntN(2) == 0 {
@@ -57,4 +64,18 @@ func TestUIDListMatchesSlice(t *testing.T) {
 	if got := full.Between(nil, 4294967290, 4294967295); !slices.Equal(got, []uint32{4294967295}) {
 		t.Fatalf("Between at the top: %v", got)
 	}
+}
+
+// newUIDList builds the list from sorted UIDs.
+func newUIDList(sorted []uint32) uidList {
+	var l uidList
+	for _, u := range sorted {
+		if k := len(l.runs); k > 0 && l.runs[k-1].start+l.runs[k-1].count == u {
+			l.runs[k-1].count++
+		} else {
+			l.runs = append(l.runs, uidRun{start: u, count: 1})
+		}
+	}
+	l.reindex(0)
+	return l
 }

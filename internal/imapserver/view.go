@@ -239,7 +239,7 @@ func cmdSelect(ctx context.Context, s *session, tag string, p *imapwire.Parser) 
 	case <-s.sub.C:
 	default:
 	}
-	uids, err := s.srv.store.UIDs(ctx, mb.ID)
+	runs, err := s.srv.store.UIDRuns(ctx, mb.ID)
 	if err != nil {
 		return err
 	}
@@ -247,7 +247,7 @@ func cmdSelect(ctx context.Context, s *session, tag string, p *imapwire.Parser) 
 		return storeError(err)
 	}
 	readOnly := s.cmd == "EXAMINE"
-	v := &view{mb: mb, uids: newUIDList(uids), modseq: mb.HighestModSeq, own: map[int64]bool{},
+	v := &view{mb: mb, uids: uidListFromRuns(runs), modseq: mb.HighestModSeq, own: map[int64]bool{},
 		condstore: condstore || s.enabled["CONDSTORE"]}
 	if condstore {
 		s.enabled["CONDSTORE"] = true
@@ -255,7 +255,7 @@ func cmdSelect(ctx context.Context, s *session, tag string, p *imapwire.Parser) 
 	v.readOnly = readOnly
 	s.sel = v
 	s.state = selected
-	s.untagged("%d EXISTS", len(uids))
+	s.untagged("%d EXISTS", v.uids.Len())
 	if !s.enabled["IMAP4REV2"] {
 		s.untagged("0 RECENT")
 	}

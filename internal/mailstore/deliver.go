@@ -66,6 +66,64 @@ type commitReq struct {
 // and the rows of every successful target are on disk. The error is non-nil only when nothing
 // was stored (bad input, I/O or database failure).
 func (s *Store) Deliver(ctx context.Context, d *Delivery) ([]TargetResult, error) {
+	res, err := s.DeliverMany(ctx, []*Delivery{d})
+	if err != nil {
+		return nil, err
+	}
+	return res[0].Results, res[0].Err
+}
+
+// DeliveryResult is the outcome of one delivery of DeliverMany.
+type DeliveryResult struct {
+	Results []TargetResult
+	Err     error
+}
+
+// DeliverMany stores several messages at once: their blobs are written in parallel and their
+// rows committed together (usually in one transaction), so a client appending many messages
+// pays for one fsync, not one per message. It returns an error only when nothing could be
+// queued; per-delivery failures are in the results.
+func (s *Store) DeliverMany(ctx context.Context, ds []*Delivery) ([]DeliveryResult, error) {
+	reqs := make([]*commitReq, len(ds))
+	for i, d := range ds {
+		r, err := s.prepare(ctx, d)
+		if err != nil {
+			return nil, err
+		}
+		reqs[i] = r
+	}
+	s.closeMu.RLock()
+	if s.closed {
+		s.closeMu.RUnlock()
+		return nil, ErrClosed
+	}
+	sent := 0
+	for _, r := range reqs {
+		select {
+		case s.reqs <- r:
+			sent++
+			continue
+		case <-ctx.Done():
+		}
+		break
+	}
+	s.closeMu.RUnlock()
+	// Once queued, a request is committed whatever the caller does: wait for those sent so
+	// that the answer given to the client is the truth.
+	out := make([]DeliveryResult, len(reqs))
+	for i, r := range reqs {
+		if i >= sent {
+			out[i].Err = ctx.Err()
+			continue
+		}
+		<-r.done
+		out[i] = DeliveryResult{Results: r.res, Err: r.err}
+	}
+	return out, nil
+}
+
+// prepare parses (if needed), encodes the metadata and stages the blob of one delivery.
+func (s *Store) prepare(ctx context.Context, d *Delivery) (*commitReq, error) {
 	if len(d.Targets) == 0 {
 		return nil, errors.New("mailstore: delivery without targets")
 	}
@@ -93,37 +151,53 @@ func (s *Store) Deliver(ctx context.Context, d *Delivery) ([]TargetResult, error
 	if err != nil {
 		return nil, fmt.Errorf("mailstore: write blob: %w", err)
 	}
-	req := &commitReq{d: d, meta: meta, env: d.Parsed.Envelope.AppendBinary(nil), header: header, staged: staged, done: make(chan struct{})}
-	s.closeMu.RLock()
-	if s.closed {
-		s.closeMu.RUnlock()
-		return nil, ErrClosed
-	}
-	select {
-	case s.reqs <- req:
-		s.closeMu.RUnlock()
-	case <-ctx.Done():
-		s.closeMu.RUnlock()
-		return nil, ctx.Err()
-	}
-	// Once queued, the request is committed whatever the caller does: wait for it so that the
-	// answer given to the client is the truth.
-	<-req.done
-	return req.res, req.err
+	return &commitReq{d: d, meta: meta, env: d.Parsed.Envelope.AppendBinary(nil), header: header, staged: staged, done: make(chan struct{})}, nil
+}
+
+// AppendMessage is one message of an APPEND.
+type AppendMessage struct {
+	Raw      []byte
+	Flags    Flags
+	Keywords []string
+	Date     time.Time
 }
 
 // Append stores one message in one mailbox (IMAP APPEND).
 func (s *Store) Append(ctx context.Context, accountID, mailboxID int64, raw []byte, flags Flags, keywords []string, date time.Time) (TargetResult, error) {
-	if mailboxID == 0 {
-		return TargetResult{}, ErrNoMailbox
-	}
-	res, err := s.Deliver(ctx, &Delivery{Raw: raw, InternalDate: date, Targets: []Target{{
-		AccountID: accountID, MailboxID: mailboxID, Flags: flags, Keywords: keywords,
-	}}})
+	res, err := s.AppendMany(ctx, accountID, mailboxID, []AppendMessage{{Raw: raw, Flags: flags, Keywords: keywords, Date: date}})
 	if err != nil {
 		return TargetResult{}, err
 	}
 	return res[0], res[0].Err
+}
+
+// AppendMany stores messages in one mailbox (IMAP MULTIAPPEND), committed together, and returns
+// one result per message, in order; a message that could not be stored has its Err set
+// (ErrOverQuota...).
+func (s *Store) AppendMany(ctx context.Context, accountID, mailboxID int64, msgs []AppendMessage) ([]TargetResult, error) {
+	if mailboxID == 0 {
+		return nil, ErrNoMailbox
+	}
+	ds := make([]*Delivery, len(msgs))
+	for i, m := range msgs {
+		ds[i] = &Delivery{Raw: m.Raw, InternalDate: m.Date, Targets: []Target{{
+			AccountID: accountID, MailboxID: mailboxID, Flags: m.Flags, Keywords: m.Keywords,
+		}}}
+	}
+	res, err := s.DeliverMany(ctx, ds)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]TargetResult, len(res))
+	for i, r := range res {
+		switch {
+		case r.Err != nil:
+			out[i].Err = r.Err
+		default:
+			out[i] = r.Results[0]
+		}
+	}
+	return out, nil
 }
 
 func (s *Store) committer() {

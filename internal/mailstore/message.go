@@ -71,6 +71,36 @@ func (s *Store) UIDs(ctx context.Context, mailboxID int64) ([]uint32, error) {
 	return out, rows.Err()
 }
 
+// UIDRuns returns the UIDs of a mailbox as runs of consecutive values [first, last], in order.
+// A mailbox without gaps (filled in order, nothing expunged) is answered from the index bounds
+// alone.
+func (s *Store) UIDRuns(ctx context.Context, mailboxID int64) ([][2]uint32, error) {
+	var lo, hi sql.NullInt64
+	var n int64
+	if err := s.db.QueryRowContext(ctx, `SELECT MIN(uid), MAX(uid), COUNT(*) FROM messages WHERE mailbox_id = ?`, mailboxID).Scan(&lo, &hi, &n); err != nil {
+		return nil, fmt.Errorf("mailstore: uid runs: %w", err)
+	}
+	if n == 0 {
+		return nil, nil
+	}
+	if hi.Int64-lo.Int64+1 == n {
+		return [][2]uint32{{uint32(lo.Int64), uint32(hi.Int64)}}, nil
+	}
+	uids, err := s.UIDs(ctx, mailboxID)
+	if err != nil {
+		return nil, err
+	}
+	var out [][2]uint32
+	for _, u := range uids {
+		if k := len(out); k > 0 && out[k-1][1]+1 == u {
+			out[k-1][1] = u
+		} else {
+			out = append(out, [2]uint32{u, u})
+		}
+	}
+	return out, nil
+}
+
 // Messages calls fn for each message of the mailbox whose UID is in uids (sorted ascending), in
 // UID order. A nil uids means every message.
 func (s *Store) Messages(ctx context.Context, mailboxID int64, uids []uint32, f Fields, fn func(*Message) error) error {

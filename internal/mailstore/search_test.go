@@ -104,3 +104,23 @@ func TestEnvelopeColumnAndFallback(t *testing.T) {
 		}
 	})
 }
+
+func TestUIDRuns(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		s := newStore(t, d)
+		acc := newAccount(t, d, "r@example.test", 1<<30)
+		inbox, _ := s.Mailbox(ctx, acc, "INBOX")
+		if runs, err := s.UIDRuns(ctx, inbox.ID); err != nil || len(runs) != 0 {
+			t.Fatalf("empty: %v %v", runs, err)
+		}
+		for i := 0; i < 8; i++ {
+			s.Append(ctx, acc, inbox.ID, msg(i, "x"), 0, nil, time.Now())
+		}
+		s.Delete(ctx, acc, inbox.ID, []uint32{3, 6, 7})
+		runs, err := s.UIDRuns(ctx, inbox.ID)
+		if err != nil || !slices.Equal(runs, [][2]uint32{{1, 2}, {4, 5}, {8, 8}}) {
+			t.Fatalf("runs %v %v", runs, err)
+		}
+	})
+}

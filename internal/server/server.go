@@ -20,6 +20,7 @@ import (
 	"github.com/postamail/posta/internal/certs"
 	"github.com/postamail/posta/internal/changes"
 	"github.com/postamail/posta/internal/config"
+	"github.com/postamail/posta/internal/console"
 	"github.com/postamail/posta/internal/db"
 	"github.com/postamail/posta/internal/deliver"
 	"github.com/postamail/posta/internal/directory"
@@ -29,6 +30,7 @@ import (
 	"github.com/postamail/posta/internal/pop3server"
 	"github.com/postamail/posta/internal/queue"
 	"github.com/postamail/posta/internal/smtpserver"
+	"github.com/postamail/posta/internal/webauth"
 )
 
 // Server is a running posta node's set of services.
@@ -49,6 +51,8 @@ type Server struct {
 	SMTP      *smtpserver.Server
 	POP3      *pop3server.Server
 	IMAP      *imapserver.Server
+	// Web holds the console's sessions and the API's tokens.
+	Web *webauth.Service
 
 	pgChanges *changes.Postgres
 }
@@ -84,6 +88,7 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server,
 	if err := s.Directory.SeedStandardCOS(directory.WithActor(ctx, directory.SystemActor("posta"))); err != nil {
 		return nil, fmt.Errorf("seed classes of service: %w", err)
 	}
+	s.Web = webauth.New(s.DB, s.Directory, s.Throttle, webauth.Options{})
 	if cfg.TLS.Cert != "" {
 		if s.Certs, err = certs.NewStore(cfg.TLS.Cert, cfg.TLS.Key, certs.WithLogger(log)); err != nil {
 			return nil, fmt.Errorf("tls: %w", err)
@@ -265,8 +270,12 @@ func (s *Server) services() []service {
 }
 
 func (s *Server) httpService(name, addr string, useTLS bool) service {
+	handler := s.httpHandler()
+	if useTLS {
+		handler = s.httpsHandler()
+	}
 	srv := &http.Server{
-		Handler:           s.httpHandler(),
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.Log.Handler(), slog.LevelWarn),
@@ -297,6 +306,18 @@ func (s *Server) httpHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.handleHealth)
 	mux.Handle("GET /metrics", s.Metrics.Handler())
+	return mux
+}
+
+// httpsHandler serves health and metrics as the HTTP listener does, the JSON API under /api/
+// and the administrators' web console at the root. The console is served over TLS only: its
+// session cookie is Secure.
+func (s *Server) httpsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", s.handleHealth)
+	mux.Handle("GET /metrics", s.Metrics.Handler())
+	mux.Handle("/api/", http.NotFoundHandler())
+	mux.Handle("/", console.New(s.Directory, s.Web, console.Options{Hostname: s.Config.Hostname, Logger: s.Log}))
 	return mux
 }
 

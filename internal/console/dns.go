@@ -1,0 +1,194 @@
+package console
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Record is a DNS record a hosted domain should publish.
+type Record struct {
+	// Purpose says what the record is for: "mx", "spf", "dmarc", "autoconfig", "autodiscover",
+	// "imaps", "submissions", "submission", "pop3s", "dkim".
+	Purpose string `json:"purpose"`
+	Type    string `json:"type"` // MX, TXT, CNAME, SRV
+	// Name is the fully qualified owner name, without the trailing dot.
+	Name string `json:"name"`
+	// Value is the record's data as a zone file writes it after the type (TXT data unquoted).
+	Value string `json:"value"`
+	// Target, Priority, Weight and Port are the parts of MX, CNAME and SRV records.
+	Target   string `json:"target,omitempty"`
+	Priority int    `json:"priority,omitempty"`
+	Weight   int    `json:"weight,omitempty"`
+	Port     int    `json:"port,omitempty"`
+	// Pending marks a record that cannot be published yet (DKIM comes with outbound signing).
+	Pending bool `json:"pending,omitempty"`
+}
+
+// ZoneLine is the record as one line of a zone file.
+func (r Record) ZoneLine() string {
+	if r.Pending {
+		return ""
+	}
+	v := r.Value
+	if r.Type == "TXT" {
+		v = `"` + strings.ReplaceAll(v, `"`, `\"`) + `"`
+	}
+	return fmt.Sprintf("%s. 3600 IN %s %s", r.Name, r.Type, v)
+}
+
+// DNSRecords returns the records a hosted domain should publish so that mail for it reaches
+// hostname, the mail server: MX, SPF, DMARC, the autoconfig and autodiscover names, the RFC 6186
+// and RFC 8314 SRV records for mail clients, and DKIM (pending until outbound signing).
+func DNSRecords(domain, hostname string) []Record {
+	domain = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(domain)), ".")
+	host := strings.TrimSuffix(strings.ToLower(strings.TrimSpace(hostname)), ".")
+	srv := func(purpose, service string, port int) Record {
+		return Record{Purpose: purpose, Type: "SRV", Name: "_" + service + "._tcp." + domain, Target: host, Priority: 0, Weight: 1, Port: port,
+			Value: fmt.Sprintf("0 1 %d %s.", port, host)}
+	}
+	return []Record{
+		{Purpose: "mx", Type: "MX", Name: domain, Target: host, Priority: 10, Value: "10 " + host + "."},
+		{Purpose: "spf", Type: "TXT", Name: domain, Value: "v=spf1 mx -all"},
+		{Purpose: "dmarc", Type: "TXT", Name: "_dmarc." + domain, Value: "v=DMARC1; p=quarantine; rua=mailto:postmaster@" + domain},
+		{Purpose: "autoconfig", Type: "CNAME", Name: "autoconfig." + domain, Target: host, Value: host + "."},
+		{Purpose: "autodiscover", Type: "CNAME", Name: "autodiscover." + domain, Target: host, Value: host + "."},
+		srv("imaps", "imaps", 993),
+		srv("submissions", "submissions", 465),
+		srv("submission", "submission", 587),
+		srv("pop3s", "pop3s", 995),
+		{Purpose: "dkim", Type: "TXT", Name: "default._domainkey." + domain, Pending: true},
+	}
+}
+
+// Resolver is what the live check asks (net.Resolver).
+type Resolver interface {
+	LookupMX(ctx context.Context, name string) ([]*net.MX, error)
+	LookupTXT(ctx context.Context, name string) ([]string, error)
+	LookupCNAME(ctx context.Context, host string) (string, error)
+	LookupSRV(ctx context.Context, service, proto, name string) (string, []*net.SRV, error)
+}
+
+var defaultResolver Resolver = net.DefaultResolver
+
+// Live states of a record.
+const (
+	Live      = "live"      // published as expected
+	NotYet    = "missing"   // the name answers without it
+	Different = "different" // a record of the kind is published with another value
+	Unknown   = "unknown"   // the look-up failed (time-out, no resolver)
+	Pending   = "pending"   // nothing to publish yet
+)
+
+// CheckRecords looks each record up with r, all at once, within timeout, and returns the state
+// of each (same order).
+func CheckRecords(ctx context.Context, r Resolver, recs []Record, timeout time.Duration) []string {
+	out := make([]string, len(recs))
+	if timeout < 0 {
+		for i, rec := range recs {
+			out[i] = Unknown
+			if rec.Pending {
+				out[i] = Pending
+			}
+		}
+		return out
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	for i, rec := range recs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out[i] = checkRecord(ctx, r, rec)
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+func sameHost(a, b string) bool {
+	return strings.EqualFold(strings.TrimSuffix(a, "."), strings.TrimSuffix(b, "."))
+}
+
+// lookupState maps a look-up error: a name that does not exist (or has no such record) is
+// "not yet", anything else "unknown".
+func lookupState(err error) string {
+	var de *net.DNSError
+	if errors.As(err, &de) && de.IsNotFound {
+		return NotYet
+	}
+	return Unknown
+}
+
+func checkRecord(ctx context.Context, r Resolver, rec Record) string {
+	if rec.Pending {
+		return Pending
+	}
+	switch rec.Type {
+	case "MX":
+		mxs, err := r.LookupMX(ctx, rec.Name)
+		if err != nil {
+			return lookupState(err)
+		}
+		for _, mx := range mxs {
+			if sameHost(mx.Host, rec.Target) {
+				return Live
+			}
+		}
+		if len(mxs) > 0 {
+			return Different
+		}
+		return NotYet
+	case "TXT":
+		txts, err := r.LookupTXT(ctx, rec.Name)
+		if err != nil {
+			return lookupState(err)
+		}
+		tag, _, _ := strings.Cut(rec.Value, " ")
+		tag = strings.TrimSuffix(tag, ";")
+		state := NotYet
+		for _, t := range txts {
+			if strings.Join(strings.Fields(t), " ") == rec.Value {
+				return Live
+			}
+			if strings.HasPrefix(strings.ToLower(t), strings.ToLower(tag)) {
+				state = Different
+			}
+		}
+		return state
+	case "CNAME":
+		cname, err := r.LookupCNAME(ctx, rec.Name)
+		if err != nil {
+			return lookupState(err)
+		}
+		if sameHost(cname, rec.Target) {
+			return Live
+		}
+		if sameHost(cname, rec.Name) {
+			return NotYet // the name has addresses of its own, no alias
+		}
+		return Different
+	case "SRV":
+		service, rest, _ := strings.Cut(strings.TrimPrefix(rec.Name, "_"), ".")
+		proto, name, _ := strings.Cut(strings.TrimPrefix(rest, "_"), ".")
+		_, srvs, err := r.LookupSRV(ctx, service, proto, name)
+		if err != nil {
+			return lookupState(err)
+		}
+		for _, s := range srvs {
+			if sameHost(s.Target, rec.Target) && int(s.Port) == rec.Port {
+				return Live
+			}
+		}
+		if len(srvs) > 0 {
+			return Different
+		}
+		return NotYet
+	}
+	return Unknown
+}
