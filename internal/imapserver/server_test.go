@@ -141,6 +141,8 @@ func (e *testEnv) deliver(t testing.TB, account, mailbox, raw string) uint32 {
 	return res.UID
 }
 
+var literalAtEnd = regexp.MustCompile(`~?\{(\d+)\}$`)
+
 // client is a line-level IMAP client.
 type client struct {
 	t    testing.TB
@@ -173,7 +175,10 @@ func (c *client) line() string {
 	l = strings.TrimRight(l, "\r\n")
 	// Read literals into the line so tests can match whole responses.
 	for {
-		m := regexp.MustCompile(`~?\{(\d+)\}$`).FindStringSubmatch(l)
+		if !strings.HasSuffix(l, "}") {
+			return l
+		}
+		m := literalAtEnd.FindStringSubmatch(l)
 		if m == nil {
 			return l
 		}

@@ -34,8 +34,10 @@ type Message struct {
 	// Parsed is the metadata computed at delivery (envelope, body structure, ...); never
 	// re-parsed from the body.
 	Parsed *message.Parsed
-	// Envelope is loaded by WithEnvelope (and WithMeta).
+	// Envelope is loaded by WithEnvelope (and WithMeta). It may be shared: do not modify it.
 	Envelope *message.Envelope
+
+	blobID int64
 }
 
 // FlagNames returns the IMAP names of the message's flags and keywords.
@@ -51,6 +53,8 @@ const (
 	WithMeta
 	WithEnvelope // only the envelope (Envelope), cheaper than WithMeta
 	WithBlobKey  // BlobKey, to open the body
+
+	withBlobID // internal: the blob row id, for the envelope cache
 )
 
 // UIDs returns the sorted UIDs of a mailbox: an IMAP session's view is built from it.
@@ -104,11 +108,92 @@ func (s *Store) UIDRuns(ctx context.Context, mailboxID int64) ([][2]uint32, erro
 // Messages calls fn for each message of the mailbox whose UID is in uids (sorted ascending), in
 // UID order. A nil uids means every message.
 func (s *Store) Messages(ctx context.Context, mailboxID int64, uids []uint32, f Fields, fn func(*Message) error) error {
+	if f&WithEnvelope != 0 && f&(WithMeta|WithHeader) == 0 {
+		return s.messagesWithEnvelopes(ctx, mailboxID, uids, f, fn)
+	}
+	return s.messages(ctx, mailboxID, uids, f, fn)
+}
+
+// messagesWithEnvelopes serves the commonest bulk read (an IMAP client listing a mailbox) from
+// the envelope cache: the message rows are read without touching the metadata table, and only
+// envelopes not cached yet are read from it, in one pass.
+func (s *Store) messagesWithEnvelopes(ctx context.Context, mailboxID int64, uids []uint32, f Fields, fn func(*Message) error) error {
+	var ms []*Message
+	var missing []int
+	err := s.messages(ctx, mailboxID, uids, f&^WithEnvelope|withBlobID, func(m *Message) error {
+		if e, ok := s.envs.get(m.blobID); ok {
+			m.Envelope = e
+		} else {
+			missing = append(missing, len(ms))
+		}
+		ms = append(ms, m)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if len(missing) > 0 {
+		lo, hi := ms[missing[0]].UID, ms[missing[len(missing)-1]].UID
+		rows, err := s.db.QueryContext(ctx, `SELECT m.blob_id, bm.envelope, CASE WHEN bm.envelope IS NULL THEN bm.meta END FROM messages m JOIN blob_meta bm ON bm.blob_id = m.blob_id
+			WHERE m.mailbox_id = ? AND m.uid BETWEEN ? AND ?`, mailboxID, lo, hi)
+		if err != nil {
+			return fmt.Errorf("mailstore: envelopes: %w", err)
+		}
+		fetched := map[int64]*message.Envelope{}
+		for rows.Next() {
+			var id int64
+			var env, meta []byte
+			if err := rows.Scan(&id, &env, &meta); err != nil {
+				rows.Close()
+				return err
+			}
+			e, err := decodeEnvelope(env, meta)
+			if err != nil {
+				rows.Close()
+				return fmt.Errorf("mailstore: blob %d envelope: %w", id, err)
+			}
+			fetched[id] = e
+			s.envs.put(id, e)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, i := range missing {
+			if ms[i].Envelope = fetched[ms[i].blobID]; ms[i].Envelope == nil {
+				ms[i].Envelope = &message.Envelope{}
+			}
+		}
+	}
+	for _, m := range ms {
+		if err := fn(m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func decodeEnvelope(env, meta []byte) (*message.Envelope, error) {
+	if env != nil {
+		e := new(message.Envelope)
+		return e, e.UnmarshalBinary(env)
+	}
+	var p message.Parsed
+	if err := json.Unmarshal(meta, &p); err != nil {
+		return nil, err
+	}
+	return &p.Envelope, nil
+}
+
+func (s *Store) messages(ctx context.Context, mailboxID int64, uids []uint32, f Fields, fn func(*Message) error) error {
 	cols, from := `m.id, m.mailbox_id, m.uid, m.modseq, m.flags, m.keywords, m.internal_date, m.size`, ` FROM messages m`
 	if f&WithBlobKey != 0 {
 		cols, from = cols+`, b.key`, from+` JOIN blobs b ON b.id = m.blob_id`
 	}
-	if f&(WithHeader|WithMeta|WithEnvelope) != 0 {
+	if f&withBlobID != 0 {
+		cols += `, m.blob_id`
+	}
+	if f&(WithHeader|WithMeta) != 0 {
 		from += ` JOIN blob_meta bm ON bm.blob_id = m.blob_id`
 	}
 	if f&WithHeader != 0 {
@@ -116,9 +201,6 @@ func (s *Store) Messages(ctx context.Context, mailboxID int64, uids []uint32, f 
 	}
 	if f&WithMeta != 0 {
 		cols += `, bm.meta`
-	} else if f&WithEnvelope != 0 {
-		// Messages stored before the envelope column fall back to the full metadata.
-		cols += `, bm.envelope, CASE WHEN bm.envelope IS NULL THEN bm.meta END`
 	}
 	q := `SELECT ` + cols + from + ` WHERE m.mailbox_id = ?`
 	args := []any{mailboxID}
@@ -140,18 +222,19 @@ func (s *Store) Messages(ctx context.Context, mailboxID int64, uids []uint32, f 
 		var m Message
 		var kw string
 		var idate int64
-		var meta, env []byte
+		var meta []byte
 		dst := []any{&m.ID, &m.MailboxID, &m.UID, &m.ModSeq, &m.Flags, &kw, &idate, &m.Size}
 		if f&WithBlobKey != 0 {
 			dst = append(dst, &m.BlobKey)
+		}
+		if f&withBlobID != 0 {
+			dst = append(dst, &m.blobID)
 		}
 		if f&WithHeader != 0 {
 			dst = append(dst, &m.Header)
 		}
 		if f&WithMeta != 0 {
 			dst = append(dst, &meta)
-		} else if f&WithEnvelope != 0 {
-			dst = append(dst, &env, &meta)
 		}
 		if err := rows.Scan(dst...); err != nil {
 			return err
@@ -169,12 +252,6 @@ func (s *Store) Messages(ctx context.Context, mailboxID int64, uids []uint32, f 
 		}
 		m.Keywords = splitKeywords(kw)
 		m.InternalDate = time.UnixMilli(idate)
-		if env != nil {
-			m.Envelope = new(message.Envelope)
-			if err := m.Envelope.UnmarshalBinary(env); err != nil {
-				return fmt.Errorf("mailstore: message %d envelope: %w", m.ID, err)
-			}
-		}
 		if meta != nil {
 			m.Parsed = new(message.Parsed)
 			if err := json.Unmarshal(meta, m.Parsed); err != nil {

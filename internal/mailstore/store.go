@@ -41,7 +41,10 @@ var (
 type Options struct {
 	// MaxBatch bounds how many deliveries one group commit applies (default 128).
 	MaxBatch int
-	Logger   *slog.Logger
+	// EnvelopeCache bounds how many decoded envelopes are kept in memory for listing
+	// mailboxes (default 200 000, about 100 MB at most).
+	EnvelopeCache int
+	Logger        *slog.Logger
 }
 
 // Store is the mailbox store.
@@ -51,6 +54,7 @@ type Store struct {
 	bus   *changes.Bus
 	log   *slog.Logger
 
+	envs     *envelopeCache
 	reqs     chan *commitReq
 	stop     chan struct{}
 	done     chan struct{}
@@ -68,10 +72,13 @@ func New(d *db.DB, b *blob.Store, bus *changes.Bus, opts Options) *Store {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.EnvelopeCache <= 0 {
+		opts.EnvelopeCache = 200_000
+	}
 	s := &Store{
 		db: d, blobs: b, bus: bus, log: opts.Logger,
 		reqs: make(chan *commitReq, opts.MaxBatch), stop: make(chan struct{}), done: make(chan struct{}),
-		maxBatch: opts.MaxBatch,
+		maxBatch: opts.MaxBatch, envs: newEnvelopeCache(opts.EnvelopeCache),
 	}
 	go s.committer()
 	return s
