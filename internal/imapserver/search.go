@@ -2,6 +2,7 @@ package imapserver
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strconv"
 	"strings"
@@ -200,31 +201,174 @@ func (s *session) searchRows(ctx context.Context, req *imapwire.SearchRequest) (
 	return out, seqs, m, nil
 }
 
+// toCond translates a SEARCH key into a condition the database evaluates; ok is false for
+// keys it cannot (HEADER and BCC, checked field by field), which the matcher evaluates instead.
+func (s *session) toCond(k *imapwire.SearchKey, now time.Time) (c *mailstore.Cond, ok bool) {
+	v := s.sel
+	none := &mailstore.Cond{Op: mailstore.CondNot, Kids: []*mailstore.Cond{{Op: mailstore.CondAll}}}
+	flag := map[string]mailstore.Flags{"ANSWERED": mailstore.FlagAnswered, "DELETED": mailstore.FlagDeleted,
+		"DRAFT": mailstore.FlagDraft, "FLAGGED": mailstore.FlagFlagged, "SEEN": mailstore.FlagSeen}
+	kids := func() ([]*mailstore.Cond, bool) {
+		var out []*mailstore.Cond
+		for _, kid := range k.Kids {
+			c, ok := s.toCond(kid, now)
+			if !ok {
+				return nil, false
+			}
+			out = append(out, c)
+		}
+		return out, true
+	}
+	switch op := k.Op; op {
+	case "AND", "OR", "NOT":
+		ks, ok := kids()
+		if !ok {
+			return nil, false
+		}
+		return &mailstore.Cond{Op: map[string]mailstore.CondOp{"AND": mailstore.CondAnd, "OR": mailstore.CondOr, "NOT": mailstore.CondNot}[op], Kids: ks}, true
+	case "ALL", "OLD", "SAVEDATESUPPORTED":
+		return &mailstore.Cond{Op: mailstore.CondAll}, true
+	case "NEW", "RECENT", "EMAILID", "THREADID":
+		return none, true
+	case "ANSWERED", "DELETED", "DRAFT", "FLAGGED", "SEEN":
+		return &mailstore.Cond{Op: mailstore.CondFlagSet, Flags: flag[op]}, true
+	case "UNANSWERED", "UNDELETED", "UNDRAFT", "UNFLAGGED", "UNSEEN":
+		return &mailstore.Cond{Op: mailstore.CondFlagClear, Flags: flag[op[2:]]}, true
+	case "KEYWORD", "UNKEYWORD":
+		c := &mailstore.Cond{Op: mailstore.CondKeyword, Text: strings.ToLower(k.Str)}
+		if f, ok := mailstore.ParseFlag(k.Str); ok {
+			c = &mailstore.Cond{Op: mailstore.CondFlagSet, Flags: f}
+		}
+		if op == "UNKEYWORD" {
+			c = &mailstore.Cond{Op: mailstore.CondNot, Kids: []*mailstore.Cond{c}}
+		}
+		return c, true
+	case "FROM", "TO", "CC", "SUBJECT":
+		return &mailstore.Cond{Op: mailstore.CondContains, Field: strings.ToLower(op), Text: k.Str}, true
+	case "TEXT":
+		return &mailstore.Cond{Op: mailstore.CondText, Text: k.Str, Where: mailstore.InHeader | mailstore.InBody}, true
+	case "BODY":
+		return &mailstore.Cond{Op: mailstore.CondText, Text: k.Str, Where: mailstore.InBody}, true
+	case "BEFORE", "ON", "SINCE", "SAVEDBEFORE", "SAVEDON", "SAVEDSINCE", "SENTBEFORE", "SENTON", "SENTSINCE":
+		start, end := mailstore.DayBounds(k.Date)
+		c := &mailstore.Cond{Op: mailstore.CondInternalDate}
+		if strings.HasPrefix(op, "SENT") {
+			c.Op = mailstore.CondSentDate
+		}
+		switch {
+		case strings.HasSuffix(op, "BEFORE"):
+			c.To = start
+		case strings.HasSuffix(op, "ON"):
+			c.From, c.To = start, end
+		default:
+			c.From = start
+		}
+		return c, true
+	case "LARGER":
+		return &mailstore.Cond{Op: mailstore.CondLarger, Num: k.Num}, true
+	case "SMALLER":
+		return &mailstore.Cond{Op: mailstore.CondSmaller, Num: k.Num}, true
+	case "OLDER":
+		return &mailstore.Cond{Op: mailstore.CondInternalDate, To: now.Add(-time.Duration(k.Num)*time.Second).UnixMilli() + 1}, true
+	case "YOUNGER":
+		return &mailstore.Cond{Op: mailstore.CondInternalDate, From: now.Add(-time.Duration(k.Num) * time.Second).UnixMilli()}, true
+	case "MODSEQ":
+		return &mailstore.Cond{Op: mailstore.CondModSeq, Num: k.Num}, true
+	case "UID", "SEQ":
+		var uids []uint32
+		if k.Set.Saved {
+			uids, _ = v.resolve(k.Set, true)
+		} else if op == "UID" {
+			uids, _ = v.resolve(k.Set, true)
+		} else {
+			n := uint32(v.uids.Len())
+			for _, r := range k.Set.Resolve(n) {
+				if r.Start > n {
+					continue
+				}
+				uids = v.uids.Between(uids, v.uids.At(int(r.Start)), v.uids.At(int(min(r.Stop, n))))
+			}
+		}
+		var ranges [][2]uint32
+		for _, u := range uids {
+			if l := len(ranges); l > 0 && ranges[l-1][1]+1 == u {
+				ranges[l-1][1] = u
+			} else {
+				ranges = append(ranges, [2]uint32{u, u})
+			}
+		}
+		if len(ranges) > 500 {
+			return nil, false
+		}
+		return &mailstore.Cond{Op: mailstore.CondUIDs, Ranges: ranges}, true
+	}
+	return nil, false
+}
+
+// hits runs a search in the database when every key translates, else through the matcher;
+// either way only messages in this session's view count.
+func (s *session) hits(ctx context.Context, req *imapwire.SearchRequest) (uids []uint32, seqs []int, highest int64, withModSeq bool, err error) {
+	if c, ok := s.toCond(req.Key, time.Now()); ok && (req.Charset == "" || req.Charset == "UTF-8" || req.Charset == "US-ASCII") {
+		found, err := s.srv.store.Search(ctx, s.sel.mb.ID, c)
+		switch {
+		case err == nil:
+			for _, h := range found {
+				if seq := s.sel.seqOf(h.UID); seq > 0 {
+					uids, seqs = append(uids, h.UID), append(seqs, seq)
+					highest = max(highest, h.ModSeq)
+				}
+			}
+			return uids, seqs, highest, hasModSeq(req.Key), nil
+		case !errors.Is(err, mailstore.ErrCondUnsupported):
+			return nil, nil, 0, false, err
+		}
+	}
+	rows, seqs, m, err := s.searchRows(ctx, req)
+	if err != nil {
+		return nil, nil, 0, false, err
+	}
+	for i := range rows {
+		uids = append(uids, rows[i].UID)
+		highest = max(highest, rows[i].ModSeq)
+	}
+	return uids, seqs, highest, m.modseq, nil
+}
+
+func hasModSeq(k *imapwire.SearchKey) bool {
+	if k.Op == "MODSEQ" {
+		return true
+	}
+	for _, c := range k.Kids {
+		if hasModSeq(c) {
+			return true
+		}
+	}
+	return false
+}
+
 func cmdSearch(ctx context.Context, s *session, tag string, p *imapwire.Parser) error {
 	req, err := p.Search()
 	if err != nil {
 		return err
 	}
 	uidCmd := s.cmd == "UID SEARCH"
-	rows, seqs, m, err := s.searchRows(ctx, req)
+	uids, seqs, highest, withModSeq, err := s.hits(ctx, req)
 	if err != nil {
 		return err
 	}
-	nums := make([]uint32, len(rows))
-	var highest int64
-	for i := range rows {
+	nums := make([]uint32, len(uids))
+	for i := range uids {
 		nums[i] = uint32(seqs[i])
 		if uidCmd {
-			nums[i] = rows[i].UID
+			nums[i] = uids[i]
 		}
-		highest = max(highest, rows[i].ModSeq)
 	}
 	if !req.ReturnGiven {
 		s.w.WriteString("* SEARCH")
 		for _, n := range nums {
 			s.w.WriteString(" " + strconv.FormatUint(uint64(n), 10))
 		}
-		if m.modseq && len(nums) > 0 {
+		if withModSeq && len(nums) > 0 {
 			s.w.WriteString(" (MODSEQ " + strconv.FormatInt(highest, 10) + ")")
 		}
 		s.w.WriteString("\r\n")
@@ -235,10 +379,7 @@ func cmdSearch(ctx context.Context, s *session, tag string, p *imapwire.Parser) 
 		opts = []string{"ALL"}
 	}
 	if slices.Contains(opts, "SAVE") {
-		s.sel.saved = s.sel.saved[:0]
-		for i := range rows {
-			s.sel.saved = append(s.sel.saved, rows[i].UID)
-		}
+		s.sel.saved = append(s.sel.saved[:0], uids...)
 		if len(opts) == 1 {
 			return nil
 		}
@@ -260,7 +401,7 @@ func cmdSearch(ctx context.Context, s *session, tag string, p *imapwire.Parser) 
 				s.w.WriteString(" ALL " + imapwire.FormatSet(sorted))
 			}
 		}
-		if m.modseq {
+		if withModSeq {
 			s.w.WriteString(" MODSEQ " + strconv.FormatInt(highest, 10))
 		}
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/postamail/posta/internal/changes"
 	"github.com/postamail/posta/internal/db"
 	"github.com/postamail/posta/internal/db/dbtest"
+	"github.com/postamail/posta/internal/imapwire"
 	"github.com/postamail/posta/internal/mailstore"
 )
 
@@ -706,6 +707,57 @@ func TestThreadSortBinaryWithin(t *testing.T) {
 		got := strings.Join(append(u, st), "\n")
 		if !regexp.MustCompile(s.want).MatchString(got) {
 			t.Errorf("%s:\n%q\nwant %s", s.cmd, got, s.want)
+		}
+	}
+}
+
+// The database evaluation of SEARCH and the matcher (used for keys the database cannot
+// evaluate) must agree on every key they share.
+func TestSearchPushdownAgreesWithMatcher(t *testing.T) {
+	e := setup(t)
+	for i := 0; i < 12; i++ {
+		e.deliver(t, "mario@x.test", "INBOX", fmt.Sprintf("From: Person %d <p%d@example.org>\r\nTo: mario@x.test\r\nCc: c%d@example.org\r\nSubject: topic %d città\r\nDate: Sun, %d Mar 2024 12:00:00 +0000\r\nMessage-ID: <m%d@x>\r\n\r\nbody word%d common\r\n", i%3, i%3, i%2, i%4, 1+i, i, i))
+	}
+	c := login(t, e, "mario@x.test")
+	c.ok("SELECT INBOX")
+	c.ok(`STORE 1:4 +FLAGS (\Seen)`)
+	c.ok(`STORE 3,5,7 +FLAGS (\Flagged $Work)`)
+	c.ok(`STORE 2 +FLAGS (\Deleted \Answered \Draft)`)
+	c.ok(`SEARCH RETURN (SAVE) FLAGGED`)
+	var sess *session
+	for s := range e.srv.conns {
+		if s.sel != nil {
+			sess = s
+		}
+	}
+	keys := []string{"ALL", "SEEN", "UNSEEN FLAGGED", "OR DELETED KEYWORD $work", "NOT KEYWORD $Work", "UNKEYWORD $Work",
+		"FROM p1@", "TO mario", "CC c1", "SUBJECT \"topic 2\"", "SUBJECT CITTÀ", "TEXT word7", "BODY common", "TEXT p2@example",
+		"BEFORE 5-Mar-2024", "SENTBEFORE 5-Mar-2024", "SENTON 3-Mar-2024", "SENTSINCE 10-Mar-2024", "SINCE 1-Jan-2020", "ON 10-Mar-2024",
+		"LARGER 200", "SMALLER 200", "UID 2:4,9", "2:3,11:*", "$", "NOT $", "OLDER 60", "YOUNGER 60", "MODSEQ 1", "ANSWERED DRAFT",
+		"OR (SEEN FROM p0) (NOT SEEN SUBJECT \"topic 1\")", "NEW", "OLD", "RECENT"}
+	for _, k := range keys {
+		req, err := imapwire.NewParser([]byte(k)).Search()
+		if err != nil {
+			t.Fatalf("%s: %v", k, err)
+		}
+		if _, ok := sess.toCond(req.Key, time.Now()); !ok {
+			t.Errorf("%s: not translated", k)
+			continue
+		}
+		got, _, _, _, err := sess.hits(context.Background(), req) // the database, or the matcher where it must
+		if err != nil {
+			t.Fatalf("%s: %v", k, err)
+		}
+		rows, _, _, err := sess.searchRows(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want []uint32
+		for _, r := range rows {
+			want = append(want, r.UID)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("SEARCH %s: database %v, matcher %v", k, got, want)
 		}
 	}
 }

@@ -2,6 +2,8 @@ package mailstore_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"testing"
@@ -121,6 +123,54 @@ func TestUIDRuns(t *testing.T) {
 		runs, err := s.UIDRuns(ctx, inbox.ID)
 		if err != nil || !slices.Equal(runs, [][2]uint32{{1, 2}, {4, 5}, {8, 8}}) {
 			t.Fatalf("runs %v %v", runs, err)
+		}
+	})
+}
+
+func TestSearchConditions(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		s := newStore(t, d)
+		acc := newAccount(t, d, "q@example.test", 1<<30)
+		inbox, _ := s.Mailbox(ctx, acc, "INBOX")
+		for i := 0; i < 6; i++ {
+			s.Append(ctx, acc, inbox.ID, msg(i, fmt.Sprintf("body %d Città", i)), 0, []string{"$Tag" + fmt.Sprint(i%2)}, time.UnixMilli(int64(1000+i)))
+		}
+		s.StoreFlags(ctx, acc, inbox.ID, []uint32{2, 4}, mailstore.FlagsAdd, mailstore.FlagSeen, nil, 0)
+		seen := &mailstore.Cond{Op: mailstore.CondFlagSet, Flags: mailstore.FlagSeen}
+		tests := []struct {
+			name string
+			c    *mailstore.Cond
+			want []uint32
+		}{
+			{"all", &mailstore.Cond{Op: mailstore.CondAll}, []uint32{1, 2, 3, 4, 5, 6}},
+			{"seen", seen, []uint32{2, 4}},
+			{"not seen", &mailstore.Cond{Op: mailstore.CondNot, Kids: []*mailstore.Cond{seen}}, []uint32{1, 3, 5, 6}},
+			{"keyword", &mailstore.Cond{Op: mailstore.CondKeyword, Text: "$tag1"}, []uint32{2, 4, 6}},
+			{"subject", &mailstore.Cond{Op: mailstore.CondContains, Field: "subject", Text: "TEST 3"}, []uint32{4}},
+			{"from or uid", &mailstore.Cond{Op: mailstore.CondOr, Kids: []*mailstore.Cond{
+				{Op: mailstore.CondContains, Field: "from", Text: "nobody"}, {Op: mailstore.CondUIDs, Ranges: [][2]uint32{{5, 6}}}}}, []uint32{5, 6}},
+			{"body text", &mailstore.Cond{Op: mailstore.CondText, Text: "body 5", Where: mailstore.InBody}, []uint32{6}},
+			{"internal date", &mailstore.Cond{Op: mailstore.CondInternalDate, From: 1002, To: 1004}, []uint32{3, 4}},
+			{"sent date", &mailstore.Cond{Op: mailstore.CondSentDate, To: 1}, nil},
+			{"size", &mailstore.Cond{Op: mailstore.CondAnd, Kids: []*mailstore.Cond{{Op: mailstore.CondLarger, Num: 10}, {Op: mailstore.CondModSeq, Num: 1}}}, []uint32{1, 2, 3, 4, 5, 6}},
+		}
+		for _, tt := range tests {
+			hits, err := s.Search(ctx, inbox.ID, tt.c)
+			if err != nil {
+				t.Fatalf("%s: %v", tt.name, err)
+			}
+			var got []uint32
+			for _, h := range hits {
+				got = append(got, h.UID)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
+			}
+		}
+		_, err := s.Search(ctx, inbox.ID, &mailstore.Cond{Op: mailstore.CondContains, Field: "subject", Text: "CITTÀ"})
+		if d.Engine == db.SQLite && !errors.Is(err, mailstore.ErrCondUnsupported) {
+			t.Errorf("non-ASCII substring on SQLite: %v", err)
 		}
 	})
 }
