@@ -188,11 +188,15 @@ func (c *Console) routes() {
 	static, _ := fs.Sub(staticFS, "static")
 	fileServer := http.StripPrefix("/static/", http.FileServerFS(static))
 	m.HandleFunc("GET /static/", func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/") {
+			c.renderError(w, r, c.bareView(r), http.StatusNotFound) // no directory listings
+			return
+		}
 		w.Header().Set("Cache-Control", "public, max-age=3600")
 		fileServer.ServeHTTP(w, r)
 	})
 	m.HandleFunc("GET /login", c.loginPage)
-	m.HandleFunc("POST /login", c.loginSubmit)
+	m.Handle("POST /login", http.NewCrossOriginProtection().Handler(http.HandlerFunc(c.loginSubmit)))
 	m.HandleFunc("GET /lang/{lang}", c.setLanguage)
 	m.Handle("POST /logout", c.auth(c.logout))
 

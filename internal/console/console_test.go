@@ -317,10 +317,12 @@ func checkPage(t *testing.T, b *browser, path, body string) {
 func TestSecurityHeadersOnEveryPage(t *testing.T) {
 	e := newEnv(t)
 	anon := e.browser()
-	for _, p := range []string{"/login", "/static/console.css", "/static/console.js", "/nope", "/accounts", "/lang/xx"} {
+	for _, p := range []string{"/login", "/static/console.css", "/static/console.js", "/static/", "/nope", "/accounts", "/lang/xx"} {
 		body := anon.get(p)
 		checkPage(t, anon, p, body)
 	}
+	anon.get("/static/")
+	anon.want(http.StatusNotFound, "no directory listing")
 	team := "/lists/" + url.PathEscape("team@acme.test")
 	for _, who := range []string{"boss@provider.test", "admin@acme.test", "dom@acme.test"} {
 		b := e.browser()

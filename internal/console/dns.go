@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/postamail/posta/internal/directory"
 )
 
 // Record is a DNS record a hosted domain should publish.
@@ -42,27 +45,39 @@ func (r Record) ZoneLine() string {
 }
 
 // DNSRecords returns the records a hosted domain should publish so that mail for it reaches
-// hostname, the mail server: MX, SPF, DMARC, the autoconfig and autodiscover names, the RFC 6186
-// and RFC 8314 SRV records for mail clients, and DKIM (pending until outbound signing).
+// hostname, the mail server: those of directory.DNSRecords (MX, SPF, DMARC, the autoconfig and
+// autodiscover names, the RFC 6186 and RFC 8314 SRV records), split into their parts for the
+// live check, and DKIM, pending until outbound signing.
 func DNSRecords(domain, hostname string) []Record {
 	domain = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(domain)), ".")
 	host := strings.TrimSuffix(strings.ToLower(strings.TrimSpace(hostname)), ".")
-	srv := func(purpose, service string, port int) Record {
-		return Record{Purpose: purpose, Type: "SRV", Name: "_" + service + "._tcp." + domain, Target: host, Priority: 0, Weight: 1, Port: port,
-			Value: fmt.Sprintf("0 1 %d %s.", port, host)}
+	var out []Record
+	for _, d := range directory.DNSRecords(domain, host) {
+		r := Record{Type: d.Type, Name: d.Name, Value: d.Value}
+		f := strings.Fields(d.Value)
+		switch {
+		case d.Type == "MX" && len(f) == 2:
+			r.Purpose, r.Target = "mx", strings.TrimSuffix(f[1], ".")
+			r.Priority, _ = strconv.Atoi(f[0])
+		case d.Type == "TXT" && strings.HasPrefix(d.Value, "v=spf1"):
+			r.Purpose = "spf"
+		case d.Type == "TXT" && strings.HasPrefix(d.Name, "_dmarc."):
+			r.Purpose = "dmarc"
+		case d.Type == "CNAME":
+			r.Purpose, _, _ = strings.Cut(d.Name, ".")
+			r.Target = strings.TrimSuffix(d.Value, ".")
+		case d.Type == "SRV" && len(f) == 4:
+			service, _, _ := strings.Cut(strings.TrimPrefix(d.Name, "_"), ".")
+			r.Purpose, r.Target = service, strings.TrimSuffix(f[3], ".")
+			r.Priority, _ = strconv.Atoi(f[0])
+			r.Weight, _ = strconv.Atoi(f[1])
+			r.Port, _ = strconv.Atoi(f[2])
+		default:
+			r.Purpose = strings.ToLower(d.Type)
+		}
+		out = append(out, r)
 	}
-	return []Record{
-		{Purpose: "mx", Type: "MX", Name: domain, Target: host, Priority: 10, Value: "10 " + host + "."},
-		{Purpose: "spf", Type: "TXT", Name: domain, Value: "v=spf1 mx -all"},
-		{Purpose: "dmarc", Type: "TXT", Name: "_dmarc." + domain, Value: "v=DMARC1; p=quarantine; rua=mailto:postmaster@" + domain},
-		{Purpose: "autoconfig", Type: "CNAME", Name: "autoconfig." + domain, Target: host, Value: host + "."},
-		{Purpose: "autodiscover", Type: "CNAME", Name: "autodiscover." + domain, Target: host, Value: host + "."},
-		srv("imaps", "imaps", 993),
-		srv("submissions", "submissions", 465),
-		srv("submission", "submission", 587),
-		srv("pop3s", "pop3s", 995),
-		{Purpose: "dkim", Type: "TXT", Name: "default._domainkey." + domain, Pending: true},
-	}
+	return append(out, Record{Purpose: "dkim", Type: "TXT", Name: "default._domainkey." + domain, Pending: true})
 }
 
 // Resolver is what the live check asks (net.Resolver).

@@ -50,23 +50,14 @@ func (c *Console) loadTenantDash(ctx context.Context, tenant string) (*tenantDas
 	for _, u := range usage {
 		d.Usage = append(d.Usage, usageLine{COSUsage: u, Full: u.Cap >= 0 && u.InUse >= u.Cap})
 	}
-	// Storage: the sum over the accounts the actor may see, a page of 1000 at a time.
-	for off := 0; ; off += 1000 {
-		accs, total, err := c.dir.ListAccounts(ctx, directory.AccountFilter{Tenant: id, Limit: 1000, Offset: off})
-		if err != nil {
-			return nil, err
-		}
-		d.Accounts = total
-		for _, a := range accs {
-			if a.Status != directory.StatusClosed {
-				d.Used += a.UsedBytes
-				d.Quota += a.QuotaBytes
-			}
-		}
-		if len(accs) < 1000 {
-			break
-		}
+	if _, d.Accounts, err = c.dir.ListAccounts(ctx, directory.AccountFilter{Tenant: id, Limit: 1}); err != nil {
+		return nil, err
 	}
+	st, err := c.dir.Storage(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	d.Used, d.Quota = st.UsedBytes, st.QuotaBytes
 	if d.Domains, err = c.dir.ListDomains(ctx, id); err != nil {
 		return nil, err
 	}
@@ -94,9 +85,10 @@ func (c *Console) loadTenantDash(ctx context.Context, tenant string) (*tenantDas
 
 // providerDash is the provider's overview of every tenant.
 type providerDash struct {
-	Tenants []tenantLine
-	Audit   []directory.AuditEntry
-	Totals  struct{ Tenants, Accounts, Suspended int }
+	Tenants     []tenantLine
+	TenantNames map[int64]string
+	Audit       []directory.AuditEntry
+	Totals      struct{ Tenants, Accounts, Suspended int }
 }
 
 type tenantLine struct {
@@ -111,7 +103,7 @@ func (c *Console) dashboard(w http.ResponseWriter, r *http.Request, v *view) err
 	v.Nav = "dashboard"
 	v.Title = v.L.T("nav.dashboard")
 	if v.IsProvider() {
-		var d providerDash
+		d := providerDash{TenantNames: map[int64]string{}}
 		ts, err := c.dir.ListTenants(ctx)
 		if err != nil {
 			return err
@@ -130,6 +122,7 @@ func (c *Console) dashboard(w http.ResponseWriter, r *http.Request, v *view) err
 			if err != nil {
 				return err
 			}
+			d.TenantNames[t.ID] = t.Name
 			line := tenantLine{Tenant: t, Accounts: n, Domains: len(doms)}
 			for _, u := range usage {
 				if u.Cap >= 0 && u.InUse >= u.Cap {

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/postamail/posta/internal/api"
 	"github.com/postamail/posta/internal/auth"
 	"github.com/postamail/posta/internal/blob"
 	"github.com/postamail/posta/internal/certs"
@@ -210,6 +211,9 @@ func (s *Server) sweepLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			if err := s.Web.Sweep(ctx); err != nil {
+				s.Log.Warn("session sweep", "err", err)
+			}
 			if n, err := s.Store.Sweep(ctx, time.Hour); err != nil {
 				s.Log.Warn("blob sweep", "err", err)
 			} else if n > 0 {
@@ -316,7 +320,7 @@ func (s *Server) httpsHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.handleHealth)
 	mux.Handle("GET /metrics", s.Metrics.Handler())
-	mux.Handle("/api/", http.NotFoundHandler())
+	mux.Handle("/api/", api.New(s.Directory, s.Web, api.Options{Hostname: s.Config.Hostname, Logger: s.Log}))
 	mux.Handle("/", console.New(s.Directory, s.Web, console.Options{Hostname: s.Config.Hostname, Logger: s.Log}))
 	return mux
 }
