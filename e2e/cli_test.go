@@ -1,10 +1,14 @@
 package e2e
 
 import (
+	"bufio"
+	"crypto/tls"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func writeFile(t *testing.T, dir, name, content string) string {
@@ -130,5 +134,48 @@ func TestServeHealthAndShutdown(t *testing.T) {
 	in.stop()
 	if !strings.Contains(in.logs.String(), "shutting down") {
 		t.Errorf("no graceful shutdown in logs:\n%s", in.logs)
+	}
+}
+
+// App passwords: made with the CLI, they log a mail client in over IMAP until revoked.
+func TestAppPasswordsForMailClients(t *testing.T) {
+	in := newInstall(t)
+	mailSetup(t, in)
+	out := in.mustRun("account", "app-password-add", "alice@acme.test", "phone")
+	secret := strings.TrimSpace(out[strings.LastIndexByte(strings.TrimSpace(out), '\n')+1:])
+	if len(secret) < 16 {
+		t.Fatalf("no password in %q", out)
+	}
+	var list []struct {
+		ID   int64
+		Name string
+	}
+	in.runJSON(&list, "account", "app-password-list", "alice@acme.test")
+	if len(list) != 1 || list[0].Name != "phone" {
+		t.Fatalf("list: %+v", list)
+	}
+	in.start()
+	login := func(pw string) string {
+		c, err := tls.Dial("tcp", in.addr(portIMAPS), in.tlsConfig())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		r := bufio.NewReader(c)
+		r.ReadString('\n')
+		fmt.Fprintf(c, "a LOGIN alice@acme.test \"%s\"\r\n", pw)
+		l, _ := r.ReadString('\n')
+		return l
+	}
+	if l := login(secret); !strings.HasPrefix(l, "a OK") {
+		t.Fatalf("IMAP login with the app password: %q", l)
+	}
+	in.mustRun("account", "app-password-revoke", "alice@acme.test", fmt.Sprint(list[0].ID))
+	if l := login(secret); !strings.HasPrefix(l, "a NO [AUTHENTICATIONFAILED]") {
+		t.Fatalf("IMAP login with a revoked app password: %q", l)
+	}
+	if l := login(testPW); !strings.HasPrefix(l, "a OK") {
+		t.Fatalf("the main password: %q", l)
 	}
 }

@@ -3,21 +3,26 @@ package main
 import (
 	"context"
 	"fmt"
-
+	"strconv"
 	"strings"
+	"time"
 
+	"github.com/postamail/posta/internal/auth"
 	"github.com/postamail/posta/internal/directory"
 	"github.com/postamail/posta/internal/server"
 )
 
 func accountCommands() map[string]command {
 	return map[string]command{
-		"add":    {"create an account: ADDRESS --cos COS [--name NAME] (--password-file F | --generate-password)", accountAdd},
-		"list":   {"list accounts [--tenant] [--domain] [--cos] [--status] [--search TEXT] [--limit] [--offset]", accountList},
-		"show":   {"show an account: ADDRESS", accountShow},
-		"update": {"change an account: ADDRESS [--name] [--cos] [--status active|locked|closed] [--forward A,B] [--forward-keep]", accountUpdate},
-		"passwd": {"set an account's password: ADDRESS (--password-file F | --generate-password)", accountPasswd},
-		"remove": {"delete an account and its mail: ADDRESS", accountRemove},
+		"add":                 {"create an account: ADDRESS --cos COS [--name NAME] (--password-file F | --generate-password)", accountAdd},
+		"list":                {"list accounts [--tenant] [--domain] [--cos] [--status] [--search TEXT] [--limit] [--offset]", accountList},
+		"show":                {"show an account: ADDRESS", accountShow},
+		"update":              {"change an account: ADDRESS [--name] [--cos] [--status active|locked|closed] [--forward A,B] [--forward-keep]", accountUpdate},
+		"passwd":              {"set an account's password: ADDRESS (--password-file F | --generate-password)", accountPasswd},
+		"remove":              {"delete an account and its mail: ADDRESS", accountRemove},
+		"app-password-add":    {"create a password for one mail client: ADDRESS NAME (prints it once)", appPasswordAdd},
+		"app-password-list":   {"list an account's app passwords: ADDRESS", appPasswordList},
+		"app-password-revoke": {"revoke an app password: ADDRESS ID", appPasswordRevoke},
 	}
 }
 
@@ -219,6 +224,67 @@ func accountRemove(ctx context.Context, e *env, args []string) error {
 			return err
 		}
 		fmt.Fprintf(e.stdout, "account %s removed\n", pos[0])
+		return nil
+	})
+}
+
+func appPasswordAdd(ctx context.Context, e *env, args []string) error {
+	pos, err := parseFlags(newFlags("account app-password-add"), args, 2)
+	if err != nil {
+		return err
+	}
+	return withDirectory(ctx, e, func(ctx context.Context, _ *server.Server, dir *directory.Service) error {
+		secret, p, err := dir.CreateAppPassword(ctx, pos[0], pos[1], func() string { return auth.GeneratePassword(20) })
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "app password %d (%s) for %s; it is shown only now:\n%s\n", p.ID, p.Name, pos[0], secret)
+		return nil
+	})
+}
+
+func appPasswordList(ctx context.Context, e *env, args []string) error {
+	fs := newFlags("account app-password-list")
+	asJSON := fs.Bool("json", false, "print as JSON")
+	pos, err := parseFlags(fs, args, 1)
+	if err != nil {
+		return err
+	}
+	return withDirectory(ctx, e, func(ctx context.Context, _ *server.Server, dir *directory.Service) error {
+		ps, err := dir.ListAppPasswords(ctx, pos[0])
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return writeJSON(e.stdout, ps)
+		}
+		var rows [][]string
+		for _, p := range ps {
+			used := "never"
+			if p.LastUsedAt != 0 {
+				used = time.UnixMilli(p.LastUsedAt).Format(time.DateTime)
+			}
+			rows = append(rows, []string{strconv.FormatInt(p.ID, 10), p.Name, used})
+		}
+		table(e.stdout, []string{"ID", "NAME", "LAST USED"}, rows)
+		return nil
+	})
+}
+
+func appPasswordRevoke(ctx context.Context, e *env, args []string) error {
+	pos, err := parseFlags(newFlags("account app-password-revoke"), args, 2)
+	if err != nil {
+		return err
+	}
+	id, err := strconv.ParseInt(pos[1], 10, 64)
+	if err != nil {
+		return usagef("app-password-revoke: ID must be a number, got %q", pos[1])
+	}
+	return withDirectory(ctx, e, func(ctx context.Context, _ *server.Server, dir *directory.Service) error {
+		if err := dir.RevokeAppPassword(ctx, pos[0], id); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "app password %d of %s revoked\n", id, pos[0])
 		return nil
 	})
 }

@@ -211,8 +211,17 @@ func queryInt(r *http.Request, name string, def int) (int, error) {
 // adminID is the administrator a request acts as (tokens belong to administrators).
 func adminID(ctx context.Context) (int64, error) {
 	a, ok := directory.ActorFrom(ctx)
-	if !ok || a.ID == 0 {
-		return 0, directory.ErrForbidden
+	if !ok || a.ID == 0 || a.Role == directory.RoleUser {
+		return 0, &directory.Error{Kind: "forbidden", Msg: "API tokens belong to administrators; mail clients use app passwords"}
 	}
 	return a.ID, nil
+}
+
+// selfAddress is the account a mailbox user's request acts on.
+func selfAddress(ctx context.Context) (string, error) {
+	a, ok := directory.ActorFrom(ctx)
+	if !ok || a.Role != directory.RoleUser {
+		return "", &directory.Error{Kind: "forbidden", Msg: "these endpoints are for mailbox users managing their own account"}
+	}
+	return a.Name, nil
 }

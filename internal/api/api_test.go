@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -245,19 +246,16 @@ func TestOpenAPIDocumentMatchesRoutes(t *testing.T) {
 func TestIsolationMatrix(t *testing.T) {
 	dbtest.ForEach(t, func(t *testing.T, d *db.DB) {
 		f := setup(t, d)
-		roles := []string{"boss@provider.test", "admin@rossi.it", "dom@rossi.it", "admin@bianchi.it"}
+		roles := []string{"boss@provider.test", "admin@rossi.it", "dom@rossi.it", "admin@bianchi.it", "mario@rossi.it"}
 		sessions := map[string]*session{}
 		for _, r := range roles {
 			sessions[r] = f.login(r)
 		}
-		// A user of tenant A (an account) cannot log in to the administration API at all.
-		if st, _, _ := f.raw("POST", "/api/v1/session", nil, `{"email":"mario@rossi.it","password":"`+pw+`"}`, ""); st != 401 {
-			t.Errorf("an account logged in to the admin API: %d", st)
-		}
 		type call struct {
 			method, path, body string
-			// allowed per role: provider, tenant A admin, domain admin of rossi.it, tenant B admin
-			allowed [4]bool
+			// allowed per role: provider, tenant A admin, domain admin of rossi.it, tenant B
+			// admin, mario (a mailbox user of tenant A, self-service)
+			allowed [5]bool
 			// once: a change that can succeed only once; the refused roles try it first, then
 			// one allowed role does it
 			once bool
@@ -269,38 +267,44 @@ func TestIsolationMatrix(t *testing.T) {
 			return `{"address":"` + a + `","password":"` + pw + `","cos":"Business Mail 200 MB"}`
 		}
 		calls := []call{
-			{method: "GET", path: "/api/v1/tenants", allowed: [4]bool{true, true, true, true}, leak: "Rossi"},
-			{method: "GET", path: "/api/v1/tenants/Rossi%20Srl", allowed: [4]bool{true, true, true, false}},
-			{method: "PATCH", path: "/api/v1/tenants/Rossi%20Srl", body: `{"contact_email":"new@rossi.it"}`, allowed: [4]bool{true, false, false, false}},
-			{method: "GET", path: "/api/v1/tenants/Rossi%20Srl/usage", allowed: [4]bool{true, true, true, false}},
-			{method: "GET", path: "/api/v1/tenants/Rossi%20Srl/storage", allowed: [4]bool{true, true, true, false}},
-			{method: "PUT", path: "/api/v1/tenants/Rossi%20Srl/caps/Business%20Mail%20200%20MB", body: `{"max":50}`, allowed: [4]bool{true, false, false, false}},
-			{method: "GET", path: "/api/v1/domains", allowed: [4]bool{true, true, true, true}, leak: "rossi.it"},
-			{method: "GET", path: "/api/v1/domains/verdi.it", allowed: [4]bool{true, true, false, false}},
-			{method: "GET", path: "/api/v1/domains/rossi.it", allowed: [4]bool{true, true, true, false}},
-			{method: "GET", path: "/api/v1/accounts", allowed: [4]bool{true, true, true, true}, leak: "rossi.it"},
-			{method: "GET", path: "/api/v1/accounts/anna@verdi.it", allowed: [4]bool{true, true, false, false}},
-			{method: "GET", path: "/api/v1/accounts/mario@rossi.it", allowed: [4]bool{true, true, true, false}},
-			{method: "PATCH", path: "/api/v1/accounts/mario@rossi.it", body: `{"display_name":"M"}`, allowed: [4]bool{true, true, true, false}},
-			{method: "PATCH", path: "/api/v1/accounts/anna@verdi.it", body: `{"display_name":"A"}`, allowed: [4]bool{true, true, false, false}},
-			{method: "POST", path: "/api/v1/accounts/mario@rossi.it/password", body: `{"password":"Another-Password-77"}`, allowed: [4]bool{true, true, true, false}},
-			{method: "GET", path: "/api/v1/accounts/mario@rossi.it/cos-change?cos=Business%20Mail%20200%20MB", allowed: [4]bool{true, true, true, false}},
-			{method: "POST", path: "/api/v1/accounts", body: acct("new1@verdi.it"), allowed: [4]bool{true, true, false, false}, once: true},
-			{method: "POST", path: "/api/v1/accounts", body: acct("new2@rossi.it"), allowed: [4]bool{true, true, true, false}, once: true},
-			{method: "GET", path: "/api/v1/aliases", allowed: [4]bool{true, true, true, true}, leak: "info@rossi.it"},
-			{method: "POST", path: "/api/v1/aliases", body: `{"address":"sales@verdi.it","account":"anna@verdi.it"}`, allowed: [4]bool{true, true, false, false}, once: true},
-			{method: "GET", path: "/api/v1/lists", allowed: [4]bool{true, true, true, true}, leak: "tutti@rossi.it"},
-			{method: "GET", path: "/api/v1/lists/tutti@rossi.it", allowed: [4]bool{true, true, true, false}},
-			{method: "POST", path: "/api/v1/lists/tutti@rossi.it/members", body: `{"member":"ext@example.org"}`, allowed: [4]bool{true, true, true, false}, once: true},
-			{method: "DELETE", path: "/api/v1/lists/tutti@rossi.it/members/ext@example.org", allowed: [4]bool{true, true, true, false}, once: true},
-			{method: "GET", path: "/api/v1/admins", allowed: [4]bool{true, true, false, true}, leak: "admin@rossi.it"},
-			{method: "GET", path: "/api/v1/audit?tenant=Rossi%20Srl", allowed: [4]bool{true, true, false, false}},
-			{method: "GET", path: "/api/v1/audit", allowed: [4]bool{true, true, false, true}, leak: "rossi.it"},
-			{method: "DELETE", path: "/api/v1/aliases/info@rossi.it", allowed: [4]bool{true, true, true, false}, once: true},
-			{method: "DELETE", path: "/api/v1/accounts/anna@verdi.it", allowed: [4]bool{true, true, false, false}, once: true},
+			{method: "GET", path: "/api/v1/tenants", allowed: [5]bool{true, true, true, true, false}, leak: "Rossi"},
+			{method: "GET", path: "/api/v1/tenants/Rossi%20Srl", allowed: [5]bool{true, true, true, false, false}},
+			{method: "PATCH", path: "/api/v1/tenants/Rossi%20Srl", body: `{"contact_email":"new@rossi.it"}`, allowed: [5]bool{true, false, false, false, false}},
+			{method: "GET", path: "/api/v1/tenants/Rossi%20Srl/usage", allowed: [5]bool{true, true, true, false, false}},
+			{method: "GET", path: "/api/v1/tenants/Rossi%20Srl/storage", allowed: [5]bool{true, true, true, false, false}},
+			{method: "PUT", path: "/api/v1/tenants/Rossi%20Srl/caps/Business%20Mail%20200%20MB", body: `{"max":50}`, allowed: [5]bool{true, false, false, false, false}},
+			{method: "GET", path: "/api/v1/domains", allowed: [5]bool{true, true, true, true, false}, leak: "rossi.it"},
+			{method: "GET", path: "/api/v1/domains/verdi.it", allowed: [5]bool{true, true, false, false, false}},
+			{method: "GET", path: "/api/v1/domains/rossi.it", allowed: [5]bool{true, true, true, false, false}},
+			{method: "GET", path: "/api/v1/accounts", allowed: [5]bool{true, true, true, true, false}, leak: "rossi.it"},
+			{method: "GET", path: "/api/v1/accounts/anna@verdi.it", allowed: [5]bool{true, true, false, false, false}},
+			{method: "GET", path: "/api/v1/accounts/mario@rossi.it", allowed: [5]bool{true, true, true, false, true}},
+			{method: "PATCH", path: "/api/v1/accounts/mario@rossi.it", body: `{"display_name":"M"}`, allowed: [5]bool{true, true, true, false, true}},
+			{method: "PATCH", path: "/api/v1/accounts/anna@verdi.it", body: `{"display_name":"A"}`, allowed: [5]bool{true, true, false, false, false}},
+			{method: "POST", path: "/api/v1/accounts/mario@rossi.it/password", body: `{"password":"Another-Password-77"}`, allowed: [5]bool{true, true, true, false, true}},
+			{method: "GET", path: "/api/v1/me", allowed: [5]bool{false, false, false, false, true}},
+			{method: "PATCH", path: "/api/v1/me", body: `{"auto_reply":true,"auto_reply_subject":"Away"}`, allowed: [5]bool{false, false, false, false, true}},
+			{method: "GET", path: "/api/v1/me/app-passwords", allowed: [5]bool{false, false, false, false, true}},
+			{method: "POST", path: "/api/v1/me/app-passwords", body: `{"name":"phone"}`, allowed: [5]bool{false, false, false, false, true}},
+			{method: "POST", path: "/api/v1/tokens", body: `{"name":"x"}`, allowed: [5]bool{true, true, true, true, false}},
+			{method: "PATCH", path: "/api/v1/accounts/mario@rossi.it", body: `{"cos":"Business Mail 200 MB"}`, allowed: [5]bool{true, true, true, false, false}},
+			{method: "GET", path: "/api/v1/accounts/mario@rossi.it/cos-change?cos=Business%20Mail%20200%20MB", allowed: [5]bool{true, true, true, false, true}},
+			{method: "POST", path: "/api/v1/accounts", body: acct("new1@verdi.it"), allowed: [5]bool{true, true, false, false, false}, once: true},
+			{method: "POST", path: "/api/v1/accounts", body: acct("new2@rossi.it"), allowed: [5]bool{true, true, true, false, false}, once: true},
+			{method: "GET", path: "/api/v1/aliases", allowed: [5]bool{true, true, true, true, false}, leak: "info@rossi.it"},
+			{method: "POST", path: "/api/v1/aliases", body: `{"address":"sales@verdi.it","account":"anna@verdi.it"}`, allowed: [5]bool{true, true, false, false, false}, once: true},
+			{method: "GET", path: "/api/v1/lists", allowed: [5]bool{true, true, true, true, false}, leak: "tutti@rossi.it"},
+			{method: "GET", path: "/api/v1/lists/tutti@rossi.it", allowed: [5]bool{true, true, true, false, false}},
+			{method: "POST", path: "/api/v1/lists/tutti@rossi.it/members", body: `{"member":"ext@example.org"}`, allowed: [5]bool{true, true, true, false, false}, once: true},
+			{method: "DELETE", path: "/api/v1/lists/tutti@rossi.it/members/ext@example.org", allowed: [5]bool{true, true, true, false, false}, once: true},
+			{method: "GET", path: "/api/v1/admins", allowed: [5]bool{true, true, false, true, false}, leak: "admin@rossi.it"},
+			{method: "GET", path: "/api/v1/audit?tenant=Rossi%20Srl", allowed: [5]bool{true, true, false, false, false}},
+			{method: "GET", path: "/api/v1/audit", allowed: [5]bool{true, true, false, true, false}, leak: "rossi.it"},
+			{method: "DELETE", path: "/api/v1/aliases/info@rossi.it", allowed: [5]bool{true, true, true, false, false}, once: true},
+			{method: "DELETE", path: "/api/v1/accounts/anna@verdi.it", allowed: [5]bool{true, true, false, false, false}, once: true},
 		}
 		for _, c := range calls {
-			order := []int{0, 1, 2, 3}
+			order := []int{0, 1, 2, 3, 4}
 			if c.once {
 				order = nil
 				for i := range roles {
@@ -327,7 +331,7 @@ func TestIsolationMatrix(t *testing.T) {
 				case !ok && st != 403 && st != 404 && st != 422:
 					t.Errorf("%s %s as %s: %d %s, want 403, 404 or 422", c.method, c.path, role, st, body)
 				}
-				if role == "admin@bianchi.it" && c.leak != "" && strings.Contains(body, c.leak) {
+				if (role == "admin@bianchi.it" || role == "mario@rossi.it") && c.leak != "" && strings.Contains(body, c.leak) {
 					t.Errorf("%s %s as %s leaks %q: %s", c.method, c.path, role, c.leak, body)
 				}
 				if role == "dom@rossi.it" && ok && c.method == "GET" && strings.Contains(body, "verdi.it") {
@@ -344,6 +348,61 @@ func TestIsolationMatrix(t *testing.T) {
 			if st1 != st2 || problemType(b1) != problemType(b2) {
 				t.Errorf("existence leak: %s → %d %s; %s → %d %s", pair[0], st1, b1, pair[1], st2, b2)
 			}
+		}
+	})
+}
+
+func TestSelfServiceAndAppPasswords(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, d *db.DB) {
+		f := setup(t, d)
+		me := f.login("mario@rossi.it")
+		if st, body := me.do("GET", "/api/v1/me", ""); st != 200 || !strings.Contains(body, `"address": "mario@rossi.it"`) {
+			t.Fatalf("me: %d %s", st, body)
+		}
+		if st, body := me.do("PATCH", "/api/v1/me", `{"forward_to":["mario@example.org"],"forward_keep":true}`); st != 200 || !strings.Contains(body, "mario@example.org") {
+			t.Fatalf("forwarding: %d %s", st, body)
+		}
+		if st, body := me.do("PATCH", "/api/v1/me", `{"cos":"Business Mail 200 MB"}`); st != 400 {
+			t.Fatalf("a user changing its COS through /me: %d %s", st, body)
+		}
+		st, body := me.do("POST", "/api/v1/me/app-passwords", `{"name":"Thunderbird"}`)
+		var ap struct {
+			Password string
+			ID       int64
+		}
+		json.Unmarshal([]byte(body), &ap)
+		if st != 201 || len(ap.Password) < 16 {
+			t.Fatalf("app password: %d %s", st, body)
+		}
+		ctx := context.Background()
+		if acc, err := f.dir.Authenticate(ctx, "mario@rossi.it", ap.Password); err != nil || acc.Address != "mario@rossi.it" {
+			t.Fatalf("mail login with the app password: %v", err)
+		}
+		if st, body := me.do("GET", "/api/v1/me/app-passwords", ""); st != 200 || strings.Contains(body, ap.Password) || !strings.Contains(body, "Thunderbird") {
+			t.Fatalf("list: %d %s", st, body)
+		}
+		if st, _ := me.do("DELETE", fmt.Sprintf("/api/v1/me/app-passwords/%d", ap.ID), ""); st != 204 {
+			t.Fatalf("revoke: %d", st)
+		}
+		if _, err := f.dir.Authenticate(ctx, "mario@rossi.it", ap.Password); err == nil {
+			t.Fatal("a revoked app password still logs in")
+		}
+		if st, body := me.do("POST", "/api/v1/me/password", `{"password":"short"}`); st != 422 || problemType(body) != "weak-password" {
+			t.Fatalf("weak password: %d %s", st, body)
+		}
+		if st, _ := me.do("POST", "/api/v1/me/password", `{"password":"Correct-Battery-Staple-7"}`); st != 204 {
+			t.Fatalf("password change: %d", st)
+		}
+		if _, err := f.dir.Authenticate(ctx, "mario@rossi.it", "Correct-Battery-Staple-7"); err != nil {
+			t.Fatalf("login with the new password: %v", err)
+		}
+		// Another user's app passwords are out of reach, and admins use tokens, not /me.
+		admin := f.login("admin@rossi.it")
+		if st, body := admin.do("GET", "/api/v1/me", ""); st != 403 {
+			t.Fatalf("admin on /me: %d %s", st, body)
+		}
+		if st, body := me.do("POST", "/api/v1/tokens", `{"name":"x"}`); st != 403 {
+			t.Fatalf("user creating an API token: %d %s", st, body)
 		}
 	})
 }

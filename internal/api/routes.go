@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/postamail/posta/internal/auth"
 	"github.com/postamail/posta/internal/directory"
 	"github.com/postamail/posta/internal/webauth"
 )
@@ -107,6 +108,21 @@ type (
 		Name   string   `json:"name"`
 		Scopes []string `json:"scopes"`
 	}
+	selfPatch struct {
+		DisplayName *string   `json:"display_name,omitempty"`
+		ForwardTo   *[]string `json:"forward_to,omitempty"`
+		ForwardKeep *bool     `json:"forward_keep,omitempty"`
+		AutoReply   *bool     `json:"auto_reply,omitempty"`
+		AutoSubject *string   `json:"auto_reply_subject,omitempty"`
+		AutoBody    *string   `json:"auto_reply_body,omitempty"`
+	}
+	appPasswordRequest struct {
+		Name string `json:"name"`
+	}
+	appPasswordCreated struct {
+		Password string `json:"password"` // shown once
+		directory.AppPassword
+	}
 	tokenCreated struct {
 		Secret string `json:"token"` // shown once
 		webauth.Token
@@ -172,6 +188,13 @@ func (a *API) table() []route {
 		{method: "GET", path: "/tokens", summary: "List my API tokens", tag: "tokens", resp: []webauth.Token{}, status: 200, fn: a.listTokens},
 		{method: "POST", path: "/tokens", summary: "Create an API token acting as me (the token is shown once)", tag: "tokens", body: tokenRequest{}, resp: &tokenCreated{}, status: 201, fn: a.createToken},
 		{method: "DELETE", path: "/tokens/{id}", summary: "Revoke one of my API tokens", tag: "tokens", status: 204, fn: a.revokeToken},
+
+		{method: "GET", path: "/me", summary: "My own account (mailbox users)", tag: "self-service", resp: account, status: 200, fn: a.me},
+		{method: "PATCH", path: "/me", summary: "Change my display name, forwarding or auto-reply", tag: "self-service", body: selfPatch{}, resp: account, status: 200, fn: a.updateMe},
+		{method: "POST", path: "/me/password", summary: "Change my password", tag: "self-service", body: passwordRequest{}, status: 204, fn: a.setMyPassword},
+		{method: "GET", path: "/me/app-passwords", summary: "List my app passwords", tag: "self-service", resp: []directory.AppPassword{}, status: 200, fn: a.listAppPasswords},
+		{method: "POST", path: "/me/app-passwords", summary: "Create an app password for a mail client (shown once)", tag: "self-service", body: appPasswordRequest{}, resp: &appPasswordCreated{}, status: 201, fn: a.createAppPassword},
+		{method: "DELETE", path: "/me/app-passwords/{id}", summary: "Revoke one of my app passwords", tag: "self-service", status: 204, fn: a.revokeAppPassword},
 
 		{method: "GET", path: "/audit", summary: "Recent changes, newest first", tag: "audit", query: []string{"tenant", "limit"}, resp: []directory.AuditEntry{}, status: 200, fn: a.audit},
 	}
@@ -482,4 +505,73 @@ func (a *API) audit(w http.ResponseWriter, r *http.Request) (any, error) {
 		out = []directory.AuditEntry{}
 	}
 	return out, err
+}
+
+func (a *API) me(w http.ResponseWriter, r *http.Request) (any, error) {
+	addr, err := selfAddress(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	return a.dir.GetAccount(r.Context(), addr)
+}
+
+func (a *API) updateMe(w http.ResponseWriter, r *http.Request) (any, error) {
+	addr, err := selfAddress(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	var req selfPatch
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	return a.dir.UpdateAccount(r.Context(), addr, directory.AccountUpdate{DisplayName: req.DisplayName, ForwardTo: req.ForwardTo,
+		ForwardKeep: req.ForwardKeep, AutoReply: req.AutoReply, AutoSubject: req.AutoSubject, AutoBody: req.AutoBody})
+}
+
+func (a *API) setMyPassword(w http.ResponseWriter, r *http.Request) (any, error) {
+	addr, err := selfAddress(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	var req passwordRequest
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	return nil, a.dir.SetPassword(r.Context(), addr, req.Password)
+}
+
+func (a *API) listAppPasswords(w http.ResponseWriter, r *http.Request) (any, error) {
+	addr, err := selfAddress(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	return a.dir.ListAppPasswords(r.Context(), addr)
+}
+
+func (a *API) createAppPassword(w http.ResponseWriter, r *http.Request) (any, error) {
+	addr, err := selfAddress(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	var req appPasswordRequest
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	secret, p, err := a.dir.CreateAppPassword(r.Context(), addr, req.Name, func() string { return auth.GeneratePassword(20) })
+	if err != nil {
+		return nil, err
+	}
+	return &appPasswordCreated{Password: secret, AppPassword: *p}, nil
+}
+
+func (a *API) revokeAppPassword(w http.ResponseWriter, r *http.Request) (any, error) {
+	addr, err := selfAddress(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		return nil, &directory.Error{Kind: "not-found", Msg: "no such app password"}
+	}
+	return nil, a.dir.RevokeAppPassword(r.Context(), addr, id)
 }

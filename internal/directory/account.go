@@ -324,13 +324,14 @@ type AccountUpdate struct {
 
 // COSChange is what changing an account's class of service would do.
 type COSChange struct {
-	From, To       string
-	QuotaBytes     int64
-	UsedBytes      int64
-	FeaturesLost   []string
-	FeaturesGained []string
-	Refused        bool
-	Reason         string
+	From           string   `json:"from"`
+	To             string   `json:"to"`
+	QuotaBytes     int64    `json:"quota_bytes"`
+	UsedBytes      int64    `json:"used_bytes"`
+	FeaturesLost   []string `json:"features_lost"`
+	FeaturesGained []string `json:"features_gained"`
+	Refused        bool     `json:"refused"`
+	Reason         string   `json:"reason,omitempty"`
 }
 
 // PreviewCOSChange tells what moving an account to cos would mean, and whether it is allowed,
@@ -586,7 +587,10 @@ func (s *Service) Authenticate(ctx context.Context, login, password string) (*Ac
 		return nil, ErrInvalidCredentials
 	}
 	ok, err := s.hash.Verify(a.passwordHash, password)
-	if err != nil || !ok || a.Status != StatusActive || a.tenantStatus != "active" {
+	if (err != nil || !ok) && !s.checkAppPassword(ctx, a.ID, password) {
+		return nil, ErrInvalidCredentials
+	}
+	if a.Status != StatusActive || a.tenantStatus != "active" {
 		return nil, ErrInvalidCredentials
 	}
 	s.touchLogin(ctx, a)

@@ -52,6 +52,8 @@ type Directory interface {
 	AuthenticateAdmin(ctx context.Context, email, password, remote string) (directory.Actor, error)
 	AdminActor(ctx context.Context, id int64, remote string) (directory.Actor, error)
 	AdminTOTP(ctx context.Context, id int64) (string, error)
+	Authenticate(ctx context.Context, login, password string) (*directory.Account, error)
+	UserActor(ctx context.Context, accountID int64, remote string) (directory.Actor, error)
 }
 
 // Throttle slows down repeated failed logins (auth.Throttle).
@@ -117,14 +119,20 @@ func remoteAddr(remote string) netip.Addr {
 	return a
 }
 
-// Login checks an administrator's password (and TOTP code when it has two-factor login on)
-// and opens a session.
+// Login checks an administrator's password (and TOTP code when it has two-factor login on),
+// or else a mailbox user's (for self-service), and opens a session.
 func (s *Service) Login(ctx context.Context, email, password, code, remote string) (*Session, error) {
 	ip := remoteAddr(remote)
 	if wait := s.th.Check(ip, email); wait > 0 {
 		return nil, &ThrottledError{Wait: wait}
 	}
 	actor, err := s.dir.AuthenticateAdmin(ctx, email, password, remote)
+	if errors.Is(err, directory.ErrInvalidCredentials) {
+		var acc *directory.Account
+		if acc, err = s.dir.Authenticate(ctx, email, password); err == nil {
+			actor, err = s.dir.UserActor(ctx, acc.ID, remote)
+		}
+	}
 	if err != nil {
 		s.th.Failure(ip, email)
 		if errors.Is(err, directory.ErrInvalidCredentials) {
@@ -132,9 +140,11 @@ func (s *Service) Login(ctx context.Context, email, password, code, remote strin
 		}
 		return nil, err
 	}
-	secret, err := s.dir.AdminTOTP(ctx, actor.ID)
-	if err != nil {
-		return nil, err
+	secret := ""
+	if actor.Role != directory.RoleUser {
+		if secret, err = s.dir.AdminTOTP(ctx, actor.ID); err != nil {
+			return nil, err
+		}
 	}
 	if secret != "" {
 		if code == "" {
@@ -148,8 +158,12 @@ func (s *Service) Login(ctx context.Context, email, password, code, remote strin
 	s.th.Success(ip, email)
 	now := s.opts.Now()
 	sess := &Session{Token: randomToken("s_"), CSRF: randomToken(""), Actor: actor, Expires: now.Add(s.opts.Lifetime)}
-	_, err = s.db.ExecContext(ctx, `INSERT INTO web_sessions (id, admin_id, csrf, created_at, expires_at, last_seen, remote) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		hash(sess.Token), actor.ID, sess.CSRF, now.UnixMilli(), sess.Expires.UnixMilli(), now.UnixMilli(), remote)
+	var adminID, accountID any = actor.ID, nil
+	if actor.Role == directory.RoleUser {
+		adminID, accountID = nil, actor.AccountID
+	}
+	_, err = s.db.ExecContext(ctx, `INSERT INTO web_sessions (id, admin_id, account_id, csrf, created_at, expires_at, last_seen, remote) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		hash(sess.Token), adminID, accountID, sess.CSRF, now.UnixMilli(), sess.Expires.UnixMilli(), now.UnixMilli(), remote)
 	if err != nil {
 		return nil, fmt.Errorf("webauth: store session: %w", err)
 	}
@@ -168,9 +182,10 @@ func (s *Service) Session(ctx context.Context, token, remote string) (*Session, 
 	if token == "" {
 		return nil, ErrNoSession
 	}
-	var adminID, expires, lastSeen int64
+	var adminID, accountID sql.NullInt64
+	var expires, lastSeen int64
 	var csrf string
-	err := s.db.QueryRowContext(ctx, `SELECT admin_id, csrf, expires_at, last_seen FROM web_sessions WHERE id = ?`, hash(token)).Scan(&adminID, &csrf, &expires, &lastSeen)
+	err := s.db.QueryRowContext(ctx, `SELECT admin_id, account_id, csrf, expires_at, last_seen FROM web_sessions WHERE id = ?`, hash(token)).Scan(&adminID, &accountID, &csrf, &expires, &lastSeen)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNoSession
 	}
@@ -182,7 +197,12 @@ func (s *Service) Session(ctx context.Context, token, remote string) (*Session, 
 		s.Logout(ctx, token)
 		return nil, ErrNoSession
 	}
-	actor, err := s.dir.AdminActor(ctx, adminID, remote)
+	var actor directory.Actor
+	if adminID.Valid {
+		actor, err = s.dir.AdminActor(ctx, adminID.Int64, remote)
+	} else {
+		actor, err = s.dir.UserActor(ctx, accountID.Int64, remote)
+	}
 	if err != nil {
 		return nil, ErrNoSession
 	}
