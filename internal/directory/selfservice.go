@@ -147,4 +147,3 @@ func (s *Service) checkAppPassword(ctx context.Context, accountID int64, passwor
 	}
 	return false
 }
-
