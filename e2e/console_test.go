@@ -1,8 +1,10 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -33,6 +35,7 @@ type flowSummary struct {
 	COSAfter      string   `json:"cosAfter"`
 	COSPreview    string   `json:"cosPreview"`
 	CapMessage    string   `json:"capMessage"`
+	AppPassword   string   `json:"appPassword"`
 	Screenshots   []string `json:"screenshots"`
 	ConsoleErrors []string `json:"consoleErrors"`
 	CSPViolations []string `json:"cspViolations"`
@@ -57,7 +60,8 @@ func npmCI(t *testing.T) {
 }
 
 // TestConsoleInChromium drives the web console with a real browser as a tenant administrator
-// and then checks, with the CLI, that what the pages said was done is in the directory.
+// and then checks, with the CLI, that what the pages said was done is in the directory; then as
+// the mailbox user alice, who creates an app password that must work for a real IMAP login.
 func TestConsoleInChromium(t *testing.T) {
 	chromium := needTool(t, "chromium")
 	node := needTool(t, "node")
@@ -79,7 +83,8 @@ func TestConsoleInChromium(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, "flow.mjs", "https://"+in.addr(portHTTPS), adminEmail, shots)
 	cmd.Dir = consoleDir
-	cmd.Env = append(os.Environ(), "POSTA_PASSWORD="+adminPassword, "POSTA_CHROMIUM="+chromium)
+	cmd.Env = append(os.Environ(), "POSTA_PASSWORD="+adminPassword, "POSTA_CHROMIUM="+chromium,
+		"POSTA_USER_EMAIL=alice@acme.test", "POSTA_USER_PASSWORD="+testPW)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	runErr := cmd.Run()
@@ -104,7 +109,8 @@ func TestConsoleInChromium(t *testing.T) {
 	if !strings.Contains(sum.COSPreview, "Calendar") {
 		t.Errorf("COS preview %q", sum.COSPreview)
 	}
-	for _, name := range []string{"login", "dashboard", "accounts", "account", "list", "domain-dns", "cos-preview", "cap-error", "account-mobile"} {
+	for _, name := range []string{"login", "dashboard", "accounts", "account", "list", "domain-dns", "cos-preview", "cap-error", "account-mobile",
+		"self-service", "app-password"} {
 		p := filepath.Join(shots, name+".png")
 		if st, err := os.Stat(p); err != nil || st.Size() < 5000 {
 			t.Errorf("screenshot %s: %v", p, err)
@@ -154,9 +160,57 @@ func TestConsoleInChromium(t *testing.T) {
 			t.Errorf("audit: no %s by %s", action, adminEmail)
 		}
 	}
+	// The app password alice read from the page logs her in over IMAPS, in place of her
+	// password; the directory lists it by name only, created by alice herself.
+	if len(sum.AppPassword) != 20 || sum.AppPassword == testPW {
+		t.Fatalf("app password from the page: %q", sum.AppPassword)
+	}
+	if l := imapsLogin(t, in, "alice@acme.test", sum.AppPassword); !strings.HasPrefix(l, "a OK") {
+		t.Fatalf("IMAP login with the app password from the console: %q", l)
+	}
+	if l := imapsLogin(t, in, "alice@acme.test", sum.AppPassword+"x"); strings.HasPrefix(l, "a OK") {
+		t.Fatalf("IMAP login with a wrong app password: %q", l)
+	}
+	var apps []struct {
+		Name       string `json:"name"`
+		LastUsedAt int64  `json:"last_used_at"`
+	}
+	in.runJSON(&apps, "account", "app-password-list", "alice@acme.test")
+	if len(apps) != 1 || apps[0].Name != "phone" || apps[0].LastUsedAt == 0 {
+		t.Errorf("alice's app passwords: %+v", apps)
+	}
+	if n := in.count(`SELECT COUNT(*) FROM audit_log WHERE actor = ? AND action = ?`, "alice@acme.test", "account.app-password.create"); n != 1 {
+		t.Errorf("audit: %d app-password.create by alice", n)
+	}
+
 	// The session is gone after the logout.
 	if n := in.count(`SELECT COUNT(*) FROM web_sessions`); n != 0 {
 		t.Errorf("%d sessions left after logout", n)
+	}
+}
+
+// imapsLogin logs in over IMAPS with LOGIN and returns the tagged answer.
+func imapsLogin(t *testing.T, in *install, user, password string) string {
+	t.Helper()
+	c, err := tls.Dial("tcp", in.addr(portIMAPS), in.tlsConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	r := bufio.NewReader(c)
+	if greeting, err := r.ReadString('\n'); err != nil || !strings.HasPrefix(greeting, "* OK") {
+		t.Fatalf("IMAPS greeting %q: %v", greeting, err)
+	}
+	fmt.Fprintf(c, "a LOGIN %s \"%s\"\r\n", user, password)
+	for {
+		l, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatalf("IMAPS LOGIN: %v", err)
+		}
+		if strings.HasPrefix(l, "a ") {
+			return strings.TrimRight(l, "\r\n")
+		}
 	}
 }
 

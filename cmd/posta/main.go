@@ -56,6 +56,7 @@ func nouns() map[string]map[string]command {
 		"store":   storeCommands(),
 		"admin":   adminCommands(),
 		"token":   tokenCommands(),
+		"queue":   queueCommands(),
 	}
 }
 

@@ -44,6 +44,7 @@ type Config struct {
 	TLS      TLS      `toml:"tls"`
 	Limits   Limits   `toml:"limits"`
 	Security Security `toml:"security"`
+	Outbound Outbound `toml:"outbound"`
 }
 
 // Log selects the log format and the minimum level.
@@ -93,6 +94,15 @@ type TLS struct {
 type Limits struct {
 	MaxMessageSize int64 `toml:"max_message_size"` // bytes
 	MaxRecipients  int   `toml:"max_recipients"`   // per message
+}
+
+// Outbound configures delivery to other mail servers.
+type Outbound struct {
+	// Port is the SMTP port of receiving servers (25; another port only for tests).
+	Port int `toml:"port"`
+	// Routes send a domain's mail to a fixed "host:port" instead of its MX; "*" routes
+	// every domain (a smarthost).
+	Routes map[string]string `toml:"routes"`
 }
 
 // Security holds switches meant for tests and trials.
@@ -167,6 +177,7 @@ func Default(dataDir, hostname, listenHost string, portOffset int) *Config {
 		Blob:     Blob{Dir: DefaultBlobDir},
 		TLS:      TLS{Cert: "tls/cert.pem", Key: "tls/key.pem", SelfSigned: true},
 		Limits:   Limits{MaxMessageSize: DefaultMaxMessageSize, MaxRecipients: DefaultMaxRecipients},
+		Outbound: Outbound{Port: 25},
 	}
 	for _, s := range services {
 		*s.addr(&c.Listen) = net.JoinHostPort(listenHost, strconv.Itoa(s.port+portOffset))

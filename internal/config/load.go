@@ -118,6 +118,9 @@ func (c *Config) applyDefaults(md *toml.MetaData) {
 	if !md.IsDefined("limits", "max_recipients") {
 		c.Limits.MaxRecipients = DefaultMaxRecipients
 	}
+	if !md.IsDefined("outbound", "port") {
+		c.Outbound.Port = 25
+	}
 }
 
 // resolve makes data_dir absolute (relative to the directory of the file at path) and every
@@ -157,6 +160,7 @@ func (c *Config) resolvePaths() {
 type schemaNode struct {
 	tomlType string // the type name toml.MetaData.Type reports: "Hash", "String", ...
 	children map[string]*schemaNode
+	anyKey   *schemaNode // a map's values, under keys chosen by the file
 }
 
 // schema is derived from Config's toml tags, so that it cannot drift from the struct.
@@ -174,6 +178,11 @@ func buildSchema(t reflect.Type) *schemaNode {
 			n.children[name] = buildSchema(f.Type)
 		}
 		return n
+	case reflect.Map:
+		if t.Key().Kind() != reflect.String {
+			panic("config: map keys must be strings: " + t.String())
+		}
+		return &schemaNode{tomlType: "Hash", anyKey: buildSchema(t.Elem())}
 	case reflect.String:
 		return &schemaNode{tomlType: "String"}
 	case reflect.Bool:
@@ -190,11 +199,14 @@ func checkKeys(file string, md *toml.MetaData) *Error {
 	for _, key := range md.Keys() {
 		n := schema
 		for i, part := range key {
-			if n.children == nil {
+			if n.children == nil && n.anyKey == nil {
 				// A dotted key or table below a value: the value itself has the wrong type.
 				return typeError(file, key[:i], n, "Hash")
 			}
 			child, ok := n.children[part]
+			if !ok && n.anyKey != nil {
+				child, ok = n.anyKey, true
+			}
 			if !ok {
 				return unknownKey(file, key[:i+1])
 			}

@@ -89,6 +89,19 @@ func (c *Config) validate(file string) *Error {
 	if n := c.Limits.MaxRecipients; n < 1 || n > maxRecipients {
 		return bad("limits.max_recipients", "expected a positive number of recipients up to %d, got %d", maxRecipients, n)
 	}
+	if p := c.Outbound.Port; p < 1 || p > 65535 {
+		return bad("outbound.port", "expected a TCP port between 1 and 65535, got %d", p)
+	}
+	for domain, route := range c.Outbound.Routes {
+		if domain != "*" {
+			if msg := checkHostname(domain, false); msg != "" {
+				return bad("outbound.routes", "route for %q: %s", domain, msg)
+			}
+		}
+		if _, port, err := net.SplitHostPort(route); err != nil || port == "" {
+			return bad("outbound.routes", "route for %q: expected \"host:port\", got %q", domain, route)
+		}
+	}
 	return nil
 }
 

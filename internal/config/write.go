@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -75,6 +76,23 @@ func (c *Config) encode(b *bytes.Buffer) {
 	line("# Node-wide ceilings; tenants and classes of service may set lower ones.")
 	line("max_message_size = %d # bytes; %d is 29 MiB", c.Limits.MaxMessageSize, DefaultMaxMessageSize)
 	line("max_recipients = %d # per message", c.Limits.MaxRecipients)
+	line("")
+	line("[outbound]")
+	line("# SMTP port of receiving servers; only tests use another.")
+	line("port = %d", c.Outbound.Port)
+	line("# Fixed routes, in a [outbound.routes] table: domain = \"host:port\" (\"*\" for every")
+	line("# domain: a smarthost).")
+	if len(c.Outbound.Routes) > 0 {
+		line("[outbound.routes]")
+		domains := make([]string, 0, len(c.Outbound.Routes))
+		for d := range c.Outbound.Routes {
+			domains = append(domains, d)
+		}
+		sort.Strings(domains)
+		for _, d := range domains {
+			line("%s = %s", quote(d), quote(c.Outbound.Routes[d]))
+		}
+	}
 	line("")
 	line("[security]")
 	line("# Allow passwords without TLS from loopback clients only. For tests and trials.")

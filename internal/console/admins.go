@@ -157,7 +157,8 @@ func (c *Console) adminRemove(w http.ResponseWriter, r *http.Request, v *view) e
 	return redirect(w, r, "/admins", "flash.admin_removed", email)
 }
 
-// mePage is the logged-in administrator's own page: its role and its second factor.
+// mePage is the logged-in administrator's own page: its role and its second factor (a
+// mailbox user's My account is selfPage).
 type mePage struct {
 	TOTP   bool
 	Setup  bool
@@ -168,6 +169,9 @@ type mePage struct {
 }
 
 func (c *Console) me(w http.ResponseWriter, r *http.Request, v *view) error {
+	if v.IsUser() {
+		return c.selfAccount(w, r, v)
+	}
 	return c.showMe(w, r, v, mePage{Form: newForm(v.L, nil)}, http.StatusOK)
 }
 

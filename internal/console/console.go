@@ -1,9 +1,10 @@
 // Package console owns the administrators' web console: server-rendered pages (html/template,
 // every asset embedded) for the provider's administrators, tenant administrators and domain
-// administrators, in Italian and English. It turns forms into directory calls made with the
-// logged-in administrator as the actor, shows the directory's refusals next to the input they
-// name, and computes the DNS records a hosted domain must publish (DNSRecords, shared with the
-// JSON API).
+// administrators, and the self-service pages of mailbox users (their own name, password,
+// forwarding, auto-reply and app passwords), in Italian and English. It turns forms into
+// directory calls made with the logged-in administrator or user as the actor, shows the
+// directory's refusals next to the input they name, and computes the DNS records a hosted
+// domain must publish (DNSRecords, shared with the JSON API).
 //
 // It must not decide who may see or change what: every page shows what the directory returns
 // for the actor in the request's context, and every change goes through the directory, which
@@ -179,8 +180,9 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.mux.ServeHTTP(w, r)
 }
 
-// handler is a page that needs a logged-in administrator. It returns an error to show instead
-// of the page: a *directory.Error (not found, forbidden) or an internal failure.
+// handler is a page that needs a login (an administrator's or, for self-service, a mailbox
+// user's). It returns an error to show instead of the page: a *directory.Error (not found,
+// forbidden) or an internal failure.
 type handler func(w http.ResponseWriter, r *http.Request, v *view) error
 
 func (c *Console) routes() {
@@ -201,55 +203,66 @@ func (c *Console) routes() {
 	m.Handle("POST /logout", c.auth(c.logout))
 
 	m.Handle("GET /{$}", c.auth(c.dashboard))
-	m.Handle("GET /tenants", c.auth(c.tenants))
-	m.Handle("POST /tenants", c.auth(c.tenantCreate))
-	m.Handle("GET /tenants/{id}", c.auth(c.tenantPage))
-	m.Handle("POST /tenants/{id}", c.auth(c.tenantUpdate))
-	m.Handle("POST /tenants/{id}/status", c.auth(c.tenantStatus))
-	m.Handle("POST /tenants/{id}/caps", c.auth(c.tenantCap))
+	m.Handle("GET /tenants", c.admin(c.tenants))
+	m.Handle("POST /tenants", c.admin(c.tenantCreate))
+	m.Handle("GET /tenants/{id}", c.admin(c.tenantPage))
+	m.Handle("POST /tenants/{id}", c.admin(c.tenantUpdate))
+	m.Handle("POST /tenants/{id}/status", c.admin(c.tenantStatus))
+	m.Handle("POST /tenants/{id}/caps", c.admin(c.tenantCap))
 
-	m.Handle("GET /accounts", c.auth(c.accounts))
-	m.Handle("GET /accounts/new", c.auth(c.accountNew))
-	m.Handle("POST /accounts", c.auth(c.accountCreate))
-	m.Handle("GET /accounts/{id}", c.auth(c.accountPage))
-	m.Handle("POST /accounts/{id}", c.auth(c.accountUpdate))
-	m.Handle("GET /accounts/{id}/cos", c.auth(c.accountCOSPreview))
-	m.Handle("POST /accounts/{id}/cos", c.auth(c.accountCOSChange))
-	m.Handle("POST /accounts/{id}/password", c.auth(c.accountPassword))
-	m.Handle("POST /accounts/{id}/aliases", c.auth(c.accountAliasAdd))
-	m.Handle("GET /accounts/{id}/delete", c.auth(c.accountDeleteConfirm))
-	m.Handle("POST /accounts/{id}/delete", c.auth(c.accountDelete))
+	m.Handle("GET /accounts", c.admin(c.accounts))
+	m.Handle("GET /accounts/new", c.admin(c.accountNew))
+	m.Handle("POST /accounts", c.admin(c.accountCreate))
+	m.Handle("GET /accounts/{id}", c.admin(c.accountPage))
+	m.Handle("POST /accounts/{id}", c.admin(c.accountUpdate))
+	m.Handle("GET /accounts/{id}/cos", c.admin(c.accountCOSPreview))
+	m.Handle("POST /accounts/{id}/cos", c.admin(c.accountCOSChange))
+	m.Handle("POST /accounts/{id}/password", c.admin(c.accountPassword))
+	m.Handle("POST /accounts/{id}/aliases", c.admin(c.accountAliasAdd))
+	m.Handle("GET /accounts/{id}/delete", c.admin(c.accountDeleteConfirm))
+	m.Handle("POST /accounts/{id}/delete", c.admin(c.accountDelete))
 
-	m.Handle("GET /aliases", c.auth(c.aliases))
-	m.Handle("POST /aliases", c.auth(c.aliasCreate))
-	m.Handle("POST /aliases/remove", c.auth(c.aliasRemove))
+	m.Handle("GET /aliases", c.admin(c.aliases))
+	m.Handle("POST /aliases", c.admin(c.aliasCreate))
+	m.Handle("POST /aliases/remove", c.admin(c.aliasRemove))
 
-	m.Handle("GET /lists", c.auth(c.lists))
-	m.Handle("POST /lists", c.auth(c.listCreate))
-	m.Handle("GET /lists/{address}", c.auth(c.listPage))
-	m.Handle("POST /lists/{address}/members", c.auth(c.listMemberAdd))
-	m.Handle("POST /lists/{address}/members/remove", c.auth(c.listMemberRemove))
-	m.Handle("GET /lists/{address}/delete", c.auth(c.listDeleteConfirm))
-	m.Handle("POST /lists/{address}/delete", c.auth(c.listDelete))
+	m.Handle("GET /lists", c.admin(c.lists))
+	m.Handle("POST /lists", c.admin(c.listCreate))
+	m.Handle("GET /lists/{address}", c.admin(c.listPage))
+	m.Handle("POST /lists/{address}/members", c.admin(c.listMemberAdd))
+	m.Handle("POST /lists/{address}/members/remove", c.admin(c.listMemberRemove))
+	m.Handle("GET /lists/{address}/delete", c.admin(c.listDeleteConfirm))
+	m.Handle("POST /lists/{address}/delete", c.admin(c.listDelete))
 
-	m.Handle("GET /domains", c.auth(c.domains))
-	m.Handle("POST /domains", c.auth(c.domainAdd))
-	m.Handle("GET /domains/{name}", c.auth(c.domainPage))
-	m.Handle("GET /domains/{name}/delete", c.auth(c.domainDeleteConfirm))
-	m.Handle("POST /domains/{name}/delete", c.auth(c.domainDelete))
+	m.Handle("GET /domains", c.admin(c.domains))
+	m.Handle("POST /domains", c.admin(c.domainAdd))
+	m.Handle("GET /domains/{name}", c.admin(c.domainPage))
+	m.Handle("GET /domains/{name}/delete", c.admin(c.domainDeleteConfirm))
+	m.Handle("POST /domains/{name}/delete", c.admin(c.domainDelete))
 
-	m.Handle("GET /cos", c.auth(c.cosPage))
-	m.Handle("POST /cos", c.auth(c.cosCreate))
+	m.Handle("GET /cos", c.admin(c.cosPage))
+	m.Handle("POST /cos", c.admin(c.cosCreate))
 
-	m.Handle("GET /admins", c.auth(c.admins))
-	m.Handle("POST /admins", c.auth(c.adminCreate))
-	m.Handle("GET /admins/remove", c.auth(c.adminRemoveConfirm))
-	m.Handle("POST /admins/remove", c.auth(c.adminRemove))
+	m.Handle("GET /admins", c.admin(c.admins))
+	m.Handle("POST /admins", c.admin(c.adminCreate))
+	m.Handle("GET /admins/remove", c.admin(c.adminRemoveConfirm))
+	m.Handle("POST /admins/remove", c.admin(c.adminRemove))
 
+	// My account: an administrator's login and second factor, or a mailbox user's own account.
 	m.Handle("GET /me", c.auth(c.me))
-	m.Handle("POST /me/totp/setup", c.auth(c.totpSetup))
-	m.Handle("POST /me/totp/enable", c.auth(c.totpEnable))
-	m.Handle("POST /me/totp/disable", c.auth(c.totpDisable))
+	m.Handle("POST /me/totp/setup", c.admin(c.totpSetup))
+	m.Handle("POST /me/totp/enable", c.admin(c.totpEnable))
+	m.Handle("POST /me/totp/disable", c.admin(c.totpDisable))
+
+	// Self-service of mailbox users.
+	m.Handle("POST /me/profile", c.self(c.selfProfile))
+	m.Handle("POST /me/password", c.self(c.selfPassword))
+	m.Handle("POST /me/forwarding", c.self(c.selfForwarding))
+	m.Handle("POST /me/auto-reply", c.self(c.selfAutoReply))
+	m.Handle("GET /me/app-passwords", c.self(c.appPasswords))
+	m.Handle("POST /me/app-passwords", c.self(c.appPasswordCreate))
+	m.Handle("GET /me/app-passwords/{id}/revoke", c.self(c.appPasswordRevokeConfirm))
+	m.Handle("POST /me/app-passwords/{id}/revoke", c.self(c.appPasswordRevoke))
 
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		c.renderError(w, r, c.bareView(r), http.StatusNotFound)
@@ -525,7 +538,11 @@ func (c *Console) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	http.SetCookie(w, &http.Cookie{Name: loginCSRFCookie, Value: "", Path: "/login", MaxAge: -1, HttpOnly: true, Secure: true, SameSite: http.SameSiteStrictMode})
 	webauth.SetCookie(w, sess)
-	http.Redirect(w, r, localPath(r.PostFormValue("next")), http.StatusSeeOther)
+	next := localPath(r.PostFormValue("next"))
+	if sess.Actor.Role == directory.RoleUser && !selfPath(next) {
+		next = "/me" // a mailbox user lands on its own account; the administration is not for it
+	}
+	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
 func (c *Console) logout(w http.ResponseWriter, r *http.Request, v *view) error {

@@ -692,7 +692,7 @@ func TestCatalogues(t *testing.T) {
 		b, _ := templateFS.ReadFile("templates/" + f.Name())
 		sources = append(sources, string(b))
 	}
-	for _, f := range []string{"console.go", "tenants.go", "accounts.go", "lists.go", "domains.go", "admins.go"} {
+	for _, f := range []string{"console.go", "tenants.go", "accounts.go", "lists.go", "domains.go", "admins.go", "self.go"} {
 		b, err := readFile(f)
 		if err != nil {
 			t.Fatal(err)
@@ -725,12 +725,12 @@ func TestCatalogues(t *testing.T) {
 		{"contract.", []string{"subscription", "payg"}},
 		{"dash.nocap.", []string{"subscription", "payg"}},
 		{"policy.", []string{"anyone", "members", "tenant"}},
-		{"role.", []string{"provider", "tenant", "domain"}},
+		{"role.", []string{"provider", "tenant", "domain", "user"}},
 		{"feature.", directory.FeatureNames(-1)},
 		{"dns.state.", []string{Live, NotYet, Different, Unknown, Pending}},
 		{"error.", []string{"400.title", "400.text", "403.title", "403.text", "404.title", "404.text", "500.title", "500.text"}},
 		{"kind.", []string{"not-found", "forbidden", "address-taken", "contract-cap-exceeded", "quota-below-usage", "invalid-address", "invalid-argument",
-			"domain-not-owned", "unknown-cos", "weak-password", "list-loop", "domain-in-use", "tenant-suspended"}},
+			"domain-not-owned", "unknown-cos", "weak-password", "list-loop", "domain-in-use", "tenant-suspended", "too-many-app-passwords"}},
 	} {
 		for _, v := range prefix.vals {
 			if _, ok := messagesEN[prefix.p+v]; !ok {

@@ -99,6 +99,11 @@ type tenantLine struct {
 }
 
 func (c *Console) dashboard(w http.ResponseWriter, r *http.Request, v *view) error {
+	if v.IsUser() {
+		// A mailbox user's home is its own account.
+		http.Redirect(w, r, "/me", http.StatusSeeOther)
+		return nil
+	}
 	ctx := r.Context()
 	v.Nav = "dashboard"
 	v.Title = v.L.T("nav.dashboard")

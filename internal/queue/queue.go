@@ -13,6 +13,7 @@ import (
 
 	"github.com/postamail/posta/internal/blob"
 	"github.com/postamail/posta/internal/db"
+	"github.com/postamail/posta/internal/message"
 )
 
 // Queue is the outbound queue.
@@ -40,6 +41,8 @@ func (q *Queue) Enqueue(ctx context.Context, from string, rcpts []string, raw []
 	if accountID != 0 {
 		acc = accountID
 	}
+	h, _ := message.ParseHeader(raw)
+	msgID := message.NormalizeMessageID(h.Get("Message-ID"))
 	return q.db.WriteTx(ctx, func(tx *db.Tx) error {
 		var blobID int64
 		if err := tx.QueryRowContext(ctx, `INSERT INTO blobs (key, size, refs, created_at) VALUES (?, ?, ?, ?)
@@ -48,8 +51,8 @@ func (q *Queue) Enqueue(ctx context.Context, from string, rcpts []string, raw []
 		}
 		for _, r := range rcpts {
 			domain := r[strings.LastIndexByte(r, '@')+1:]
-			if _, err := tx.ExecContext(ctx, `INSERT INTO queue (blob_id, mail_from, rcpt_to, domain, account_id, status, next_attempt_at, created_at)
-				VALUES (?, ?, ?, ?, ?, 'queued', ?, ?)`, blobID, from, r, strings.ToLower(domain), acc, now, now); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO queue (blob_id, mail_from, rcpt_to, domain, account_id, status, next_attempt_at, created_at, message_id)
+				VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?)`, blobID, from, r, strings.ToLower(domain), acc, now, now, msgID); err != nil {
 				return fmt.Errorf("queue: insert: %w", err)
 			}
 		}

@@ -28,6 +28,7 @@ import (
 	"github.com/postamail/posta/internal/imapserver"
 	"github.com/postamail/posta/internal/mailstore"
 	"github.com/postamail/posta/internal/observe"
+	"github.com/postamail/posta/internal/outbound"
 	"github.com/postamail/posta/internal/pop3server"
 	"github.com/postamail/posta/internal/queue"
 	"github.com/postamail/posta/internal/smtpserver"
@@ -52,6 +53,7 @@ type Server struct {
 	SMTP      *smtpserver.Server
 	POP3      *pop3server.Server
 	IMAP      *imapserver.Server
+	Outbound  *outbound.Runner
 	// Web holds the console's sessions and the API's tokens.
 	Web *webauth.Service
 
@@ -97,6 +99,8 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server,
 	}
 	s.Queue = queue.New(s.DB, s.Blobs)
 	s.Deliver = deliver.New(s.Directory, s.Store, s.Queue, cfg.Hostname, log)
+	s.Outbound = outbound.New(outbound.Config{Hostname: cfg.Hostname, Port: cfg.Outbound.Port, Routes: cfg.Outbound.Routes, Logger: log},
+		s.Queue, net.DefaultResolver, dsnNotifier{s.Deliver})
 	s.SMTP = smtpserver.New(smtpserver.Config{
 		Hostname:          cfg.Hostname,
 		TLSConfig:         s.tlsConfig(),
@@ -174,6 +178,7 @@ func (s *Server) Run(ctx context.Context) error {
 		go s.pgChanges.Run(ctx)
 	}
 	go s.sweepLoop(ctx)
+	go s.Outbound.Run(ctx)
 	errc := make(chan error, len(all))
 	var wg sync.WaitGroup
 	for _, b := range all {
@@ -344,6 +349,18 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 type mailLogin struct {
 	dir   *directory.Service
 	proto int
+}
+
+// dsnNotifier hands delivery status notifications to the delivery pipeline, from the null
+// sender: into the sender's mailbox, or back to the queue for a remote sender.
+type dsnNotifier struct{ d *deliver.Deliverer }
+
+func (n dsnNotifier) Notify(ctx context.Context, to string, raw []byte) error {
+	errs, err := n.d.Deliver(ctx, &deliver.Envelope{From: "", Rcpts: []string{to}, Raw: raw, System: true})
+	if err != nil {
+		return err
+	}
+	return errors.Join(errs...)
 }
 
 // imapLogin is mailLogin for IMAP, which also needs the account's address and size limit.

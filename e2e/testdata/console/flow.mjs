@@ -1,11 +1,13 @@
 // Drives Debian's chromium through the posta web console as a tenant administrator, the way a
 // person would: log in, create an account, add an alias, create a list with two members, change
-// a class of service after its preview, run into a contract cap, log out. It saves screenshots
+// a class of service after its preview, run into a contract cap, log out; then, as a mailbox
+// user, create an app password on the self-service pages and log out. It saves screenshots
 // of the main pages and prints one JSON summary on standard output; the exit code is 0 only when
 // every step passed.
 //
 // Usage: POSTA_PASSWORD=... node flow.mjs URL EMAIL OUTDIR
-// Environment: POSTA_CHROMIUM (default /usr/bin/chromium).
+// Environment: POSTA_CHROMIUM (default /usr/bin/chromium); POSTA_USER_EMAIL and
+// POSTA_USER_PASSWORD for the self-service part (skipped without them).
 
 import { chromium } from 'playwright-core';
 import { mkdtempSync, rmSync, mkdirSync } from 'node:fs';
@@ -14,6 +16,9 @@ import { join } from 'node:path';
 
 const [base, email, outDir] = process.argv.slice(2);
 const password = process.env.POSTA_PASSWORD;
+// Optional: a mailbox user for the self-service part (POSTA_USER_EMAIL, POSTA_USER_PASSWORD).
+const userEmail = process.env.POSTA_USER_EMAIL;
+const userPassword = process.env.POSTA_USER_PASSWORD;
 if (!base || !email || !outDir || !password) {
   console.error('usage: POSTA_PASSWORD=... node flow.mjs URL EMAIL OUTDIR');
   process.exit(2);
@@ -169,6 +174,44 @@ try {
   await page.goto(`${base}/accounts`);
   check(/\/login\?next=/.test(page.url()), 'after logout the console asks to log in');
   step('logout');
+
+  // A mailbox user: self-service only. It creates an app password for its phone, reads it
+  // from the one page that shows it, and logs out.
+  if (userEmail) {
+    await page.goto(`${base}/login`);
+    await page.fill('#f-email', userEmail);
+    await page.fill('#f-password', userPassword);
+    await Promise.all([page.waitForURL(`${base}/me`), page.click('[data-test=login]')]);
+    check((await page.locator('h1').first().innerText()).includes('My account'), 'a user lands on My account');
+    check((await page.locator('nav.sidebar a[href="/accounts"]').count()) === 0, 'no administration in the user navigation');
+    const settings = await page.locator('[data-test=self-clients]').innerText();
+    check(settings.includes('993') && settings.includes('465') && settings.includes('587') && settings.includes(userEmail), `client settings: ${settings}`);
+    step('user login');
+    await shot('self-service');
+    const guess = await page.goto(`${base}/accounts`);
+    check(guess.status() === 404, `a user guessing an administration page gets ${guess.status()}`);
+    await page.goto(`${base}/me`);
+
+    await Promise.all([page.waitForURL(`${base}/me/app-passwords`), page.click('nav.sidebar a[href="/me/app-passwords"]')]);
+    await page.fill('#f-name', 'phone');
+    await Promise.all([page.waitForLoadState('load'), page.click('[data-test=create-app-password]')]);
+    const secret = (await page.locator('[data-test=app-secret]').innerText()).trim();
+    check(/^[A-Za-z0-9]{20}$/.test(secret), `an app password is shown: ${secret.length} characters`);
+    check(await page.locator('[data-test=once-warning]').isVisible(), 'the shown-once warning');
+    check((await page.locator('[data-test=client-user]').innerText()).trim() === userEmail, 'the user name to enter');
+    summary.appPassword = secret;
+    step('create app password');
+    await shot('app-password');
+    await Promise.all([page.waitForURL(`${base}/me/app-passwords`), page.click('[data-test=app-password-done]')]);
+    const names = (await page.locator('[data-test=app-password-name]').allInnerTexts()).map((s) => s.trim());
+    check(names.length === 1 && names[0] === 'phone', `app passwords listed: ${names}`);
+    check(!(await page.content()).includes(secret), 'the list never shows the password');
+    step('list app passwords', names);
+
+    await Promise.all([page.waitForURL(/\/login$/), page.click('[data-test=logout]')]);
+    check((await flash()).length > 0, 'user logged out message');
+    step('user logout');
+  }
 
   check(summary.cspViolations.length === 0, `CSP violations: ${summary.cspViolations}`);
   summary.ok = true;

@@ -1,0 +1,160 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/postamail/posta/internal/directory"
+	"github.com/postamail/posta/internal/queue"
+	"github.com/postamail/posta/internal/server"
+)
+
+func queueCommands() map[string]command {
+	return map[string]command{
+		"list":    {"list the outbound queue", queueList},
+		"show":    {"show an entry with its attempts: ID", queueShow},
+		"retry":   {"try an entry again now: ID", queueAct("retry")},
+		"hold":    {"stop trying an entry until released: ID [--reason R]", queueAct("hold")},
+		"release": {"put a held entry back, due now: ID", queueAct("release")},
+		"delete":  {"remove an entry without delivering it: ID [--reason R]", queueAct("delete")},
+		"trace":   {"what happened to a message (Message-ID) or an address: WHAT", queueTrace},
+	}
+}
+
+func withQueue(ctx context.Context, e *env, fn func(ctx context.Context, q *queue.Queue) error) error {
+	return withDirectory(ctx, e, func(ctx context.Context, srv *server.Server, _ *directory.Service) error {
+		return fn(ctx, srv.Queue)
+	})
+}
+
+func queueList(ctx context.Context, e *env, args []string) error {
+	fs := newFlags("queue list")
+	limit := fs.Int("limit", 100, "at most this many entries")
+	asJSON := fs.Bool("json", false, "print as JSON")
+	if _, err := parseFlags(fs, args, 0); err != nil {
+		return err
+	}
+	return withQueue(ctx, e, func(ctx context.Context, q *queue.Queue) error {
+		es, err := q.List(ctx, *limit)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			if es == nil {
+				es = []queue.Entry{}
+			}
+			return writeJSON(e.stdout, es)
+		}
+		var rows [][]string
+		for _, x := range es {
+			rows = append(rows, []string{strconv.FormatInt(x.ID, 10), x.Status, x.From, x.To, strconv.Itoa(x.Attempts), x.LastError})
+		}
+		table(e.stdout, []string{"ID", "STATUS", "FROM", "TO", "ATTEMPTS", "LAST ERROR"}, rows)
+		return nil
+	})
+}
+
+func queueID(s string) (int64, error) {
+	id, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return 0, usagef("ID must be a number, got %q", s)
+	}
+	return id, nil
+}
+
+func queueShow(ctx context.Context, e *env, args []string) error {
+	fs := newFlags("queue show")
+	asJSON := fs.Bool("json", false, "print as JSON")
+	pos, err := parseFlags(fs, args, 1)
+	if err != nil {
+		return err
+	}
+	id, err := queueID(pos[0])
+	if err != nil {
+		return err
+	}
+	return withQueue(ctx, e, func(ctx context.Context, q *queue.Queue) error {
+		d, err := q.Show(ctx, id)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return writeJSON(e.stdout, d)
+		}
+		fmt.Fprintf(e.stdout, "ID:         %d\nStatus:     %s %s\nFrom:       %s\nTo:         %s\nMessage-ID: %s\nSize:       %d\nAttempts:   %d\n",
+			d.ID, d.Status, d.HoldReason, d.From, d.To, d.MessageID, d.Size, d.Entry.Attempts)
+		if d.NextTry != 0 && d.Status == "queued" {
+			fmt.Fprintf(e.stdout, "Next try:   %s\n", time.UnixMilli(d.NextTry).Format(time.DateTime))
+		}
+		for _, a := range d.Attempts {
+			fmt.Fprintf(e.stdout, "  %s  %s  %s  %s\n", time.UnixMilli(a.At).Format(time.DateTime), a.Host, a.TLS, a.Response)
+		}
+		return nil
+	})
+}
+
+func queueAct(verb string) func(ctx context.Context, e *env, args []string) error {
+	return func(ctx context.Context, e *env, args []string) error {
+		fs := newFlags("queue " + verb)
+		reason := fs.String("reason", "", "why (kept with the entry)")
+		pos, err := parseFlags(fs, args, 1)
+		if err != nil {
+			return err
+		}
+		id, err := queueID(pos[0])
+		if err != nil {
+			return err
+		}
+		return withQueue(ctx, e, func(ctx context.Context, q *queue.Queue) error {
+			switch verb {
+			case "retry":
+				err = q.RetryNow(ctx, id)
+			case "hold":
+				err = q.Hold(ctx, id, *reason)
+			case "release":
+				err = q.Release(ctx, id)
+			case "delete":
+				msg := "deleted by " + cliActor()
+				if *reason != "" {
+					msg += ": " + *reason
+				}
+				err = q.Finish(ctx, id, "deleted", msg)
+			}
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(e.stdout, "queue entry %d: %s done\n", id, verb)
+			return nil
+		})
+	}
+}
+
+func queueTrace(ctx context.Context, e *env, args []string) error {
+	fs := newFlags("queue trace")
+	asJSON := fs.Bool("json", false, "print as JSON")
+	pos, err := parseFlags(fs, args, 1)
+	if err != nil {
+		return err
+	}
+	return withQueue(ctx, e, func(ctx context.Context, q *queue.Queue) error {
+		tr, err := q.Trace(ctx, pos[0], 50)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			if tr == nil {
+				tr = []queue.TraceEntry{}
+			}
+			return writeJSON(e.stdout, tr)
+		}
+		for _, t := range tr {
+			fmt.Fprintf(e.stdout, "%d  %s -> %s  %s  %s\n", t.QueueID, t.From, t.To, t.Status, t.Response)
+			for _, a := range t.Attempts {
+				fmt.Fprintf(e.stdout, "    %s  %s  %s  %s\n", time.UnixMilli(a.At).Format(time.DateTime), a.Host, a.TLS, a.Response)
+			}
+		}
+		return nil
+	})
+}

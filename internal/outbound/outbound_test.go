@@ -1,0 +1,316 @@
+package outbound_test
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/postamail/posta/internal/blob"
+	"github.com/postamail/posta/internal/certs"
+	"github.com/postamail/posta/internal/db"
+	"github.com/postamail/posta/internal/db/dbtest"
+	"github.com/postamail/posta/internal/outbound"
+	"github.com/postamail/posta/internal/queue"
+)
+
+// receiver is a receiving MTA on loopback: it answers each recipient as told and keeps what
+// it accepted.
+type receiver struct {
+	mu       sync.Mutex
+	answers  map[string]*smtp.SMTPError // by recipient; nil: accept
+	got      map[string][]byte          // by recipient
+	sessions int
+	txs      int
+	tls      int
+	addr     string
+}
+
+func (rc *receiver) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	rc.mu.Lock()
+	rc.sessions++
+	rc.mu.Unlock()
+	return &rsess{rc: rc, c: c}, nil
+}
+
+type rsess struct {
+	rc    *receiver
+	c     *smtp.Conn
+	rcpts []string
+}
+
+func (s *rsess) Mail(from string, _ *smtp.MailOptions) error { return nil }
+func (s *rsess) Rcpt(to string, _ *smtp.RcptOptions) error {
+	s.rc.mu.Lock()
+	defer s.rc.mu.Unlock()
+	if e := s.rc.answers[to]; e != nil {
+		return e
+	}
+	s.rcpts = append(s.rcpts, to)
+	return nil
+}
+func (s *rsess) Data(r io.Reader) error {
+	b, _ := io.ReadAll(r)
+	s.rc.mu.Lock()
+	defer s.rc.mu.Unlock()
+	s.rc.txs++
+	if _, ok := s.c.TLSConnectionState(); ok {
+		s.rc.tls++
+	}
+	for _, to := range s.rcpts {
+		s.rc.got[to] = b
+	}
+	return nil
+}
+func (s *rsess) Reset()        { s.rcpts = nil }
+func (s *rsess) Logout() error { return nil }
+
+func startReceiver(t *testing.T) *receiver {
+	t.Helper()
+	dir := t.TempDir()
+	if _, err := certs.EnsureSelfSigned(filepath.Join(dir, "c.pem"), filepath.Join(dir, "k.pem"), []string{"mx.remote.test"}); err != nil {
+		t.Fatal(err)
+	}
+	cs, err := certs.NewStore(filepath.Join(dir, "c.pem"), filepath.Join(dir, "k.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := &receiver{answers: map[string]*smtp.SMTPError{}, got: map[string][]byte{}}
+	srv := smtp.NewServer(rc)
+	srv.Domain = "mx.remote.test"
+	srv.TLSConfig = cs.TLSConfig()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.addr = ln.Addr().String()
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return rc
+}
+
+type dsnBox struct {
+	mu  sync.Mutex
+	got map[string][]string
+}
+
+func (b *dsnBox) Notify(ctx context.Context, to string, raw []byte) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.got[to] = append(b.got[to], string(raw))
+	return nil
+}
+
+// fakeDNS answers MX and address look-ups from tables.
+type fakeDNS struct {
+	mx   map[string][]*net.MX
+	host map[string][]string
+}
+
+func (f fakeDNS) LookupMX(ctx context.Context, d string) ([]*net.MX, error) {
+	if mx, ok := f.mx[d]; ok {
+		return mx, nil
+	}
+	return nil, &net.DNSError{Err: "no such host", Name: d, IsNotFound: true}
+}
+
+func (f fakeDNS) LookupHost(ctx context.Context, h string) ([]string, error) {
+	if a, ok := f.host[h]; ok {
+		return a, nil
+	}
+	return nil, &net.DNSError{Err: "no such host", Name: h, IsNotFound: true}
+}
+
+type fixture struct {
+	q     *queue.Queue
+	d     *db.DB
+	r     *outbound.Runner
+	rc    *receiver
+	dsn   *dsnBox
+	now   time.Time
+	nowMu sync.Mutex
+}
+
+func setup(t *testing.T, d *db.DB, dns outbound.Resolver, routes map[string]string, port int) *fixture {
+	b, err := blob.Open(filepath.Join(t.TempDir(), "blobs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{q: queue.New(d, b), d: d, dsn: &dsnBox{got: map[string][]string{}}, now: time.Now().Add(time.Minute)}
+	f.r = outbound.New(outbound.Config{Hostname: "mail.posta.test", Routes: routes, Port: port,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: func() time.Time { f.nowMu.Lock(); defer f.nowMu.Unlock(); return f.now },
+		TLS: &tls.Config{InsecureSkipVerify: true}}, f.q, dns, f.dsn)
+	return f
+}
+
+func (f *fixture) advance(d time.Duration) {
+	f.nowMu.Lock()
+	f.now = f.now.Add(d)
+	f.nowMu.Unlock()
+}
+
+func (f *fixture) count(t *testing.T, q string) int {
+	var n int
+	if err := f.d.QueryRowContext(context.Background(), q).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+const msg = "From: Anna <anna@posta.test>\r\nTo: bob@remote.test\r\nSubject: hello\r\nMessage-ID: <out1@posta.test>\r\n\r\nhello there\r\n.leading dot\r\n"
+
+func TestDeliveryRetriesAndDSNs(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		rc := startReceiver(t)
+		f := setup(t, d, nil, map[string]string{"remote.test": rc.addr}, 0)
+		rc.answers["full@remote.test"] = &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 2, 2}, Message: "Mailbox full"}
+		rc.answers["nobody@remote.test"] = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "No such user"}
+		if err := f.q.Enqueue(ctx, "anna@posta.test", []string{"bob@remote.test", "carl@remote.test", "full@remote.test", "nobody@remote.test"}, []byte(msg), 0); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.q.Enqueue(ctx, "", []string{"nobody@remote.test"}, []byte("Subject: a bounce\r\n\r\nx\r\n"), 0); err != nil {
+			t.Fatal(err)
+		}
+		if n := f.r.RunOnce(ctx); n != 5 {
+			t.Fatalf("handled %d, want 5", n)
+		}
+		// bob and carl in one TLS transaction, the body intact (dot-stuffing undone).
+		if string(rc.got["bob@remote.test"]) != msg || string(rc.got["carl@remote.test"]) != msg {
+			t.Fatalf("received %q", rc.got["bob@remote.test"])
+		}
+		// (go-smtp opens a second session on the same connection after STARTTLS.)
+		if rc.sessions != 2 || rc.txs != 1 || rc.tls != 1 {
+			t.Errorf("%d sessions, %d transactions, %d over TLS; want 2 (one connection), 1, 1", rc.sessions, rc.txs, rc.tls)
+		}
+		// nobody: failed with a DSN to anna; the bounce from <> failed without one.
+		dsns := f.dsn.got["anna@posta.test"]
+		if len(dsns) != 1 || !strings.Contains(dsns[0], "Final-Recipient: rfc822; nobody@remote.test") || !strings.Contains(dsns[0], "Status: 5.1.1") ||
+			!strings.Contains(dsns[0], "Action: failed") || !strings.Contains(dsns[0], "report-type=delivery-status") || !strings.Contains(dsns[0], "Message-ID: <out1@posta.test>") {
+			t.Fatalf("DSNs: %q", dsns)
+		}
+		if len(f.dsn.got[""]) != 0 {
+			t.Fatal("a DSN went to the null sender")
+		}
+		// full: still queued, retried in 5 minutes.
+		if n := f.count(t, `SELECT COUNT(*) FROM queue`); n != 1 {
+			t.Fatalf("%d left in the queue, want 1", n)
+		}
+		if n := f.r.RunOnce(ctx); n != 0 {
+			t.Fatalf("retried %d before its time", n)
+		}
+		// After 4 hours: one delay warning, however many attempts.
+		for i := 0; i < 6; i++ {
+			f.advance(90 * time.Minute)
+			f.r.RunOnce(ctx)
+		}
+		dsns = f.dsn.got["anna@posta.test"]
+		if len(dsns) != 2 || !strings.Contains(dsns[1], "Action: delayed") || !strings.Contains(dsns[1], "Will-Retry-Until:") {
+			t.Fatalf("after 9 hours: %d DSNs %q", len(dsns), dsns)
+		}
+		// After 5 days: failed, with a final DSN.
+		for i := 0; i < 70; i++ {
+			f.advance(2 * time.Hour)
+			f.r.RunOnce(ctx)
+		}
+		dsns = f.dsn.got["anna@posta.test"]
+		if len(dsns) != 3 || !strings.Contains(dsns[2], "Status: 4.2.2") || !strings.Contains(dsns[2], "Action: failed") {
+			t.Fatalf("after 5 days: %d DSNs", len(dsns))
+		}
+		if n := f.count(t, `SELECT COUNT(*) FROM queue`); n != 0 {
+			t.Fatalf("%d left in the queue", n)
+		}
+		// Every body reference was released; the log and the attempts tell the story.
+		if n := f.count(t, `SELECT COALESCE(SUM(refs), 0) FROM blobs`); n != 0 {
+			t.Errorf("%d blob references left", n)
+		}
+		tr, err := f.q.Trace(ctx, "out1@posta.test", 10)
+		if err != nil || len(tr) != 4 {
+			t.Fatalf("trace: %d %v", len(tr), err)
+		}
+		statuses := map[string]string{}
+		for _, e := range tr {
+			statuses[e.To] = e.Status
+			if e.To == "bob@remote.test" && (len(e.Attempts) != 1 || e.Attempts[0].TLS == "" || e.Attempts[0].Code != 250) {
+				t.Errorf("bob's attempts: %+v", e.Attempts)
+			}
+		}
+		if statuses["bob@remote.test"] != "delivered" || statuses["full@remote.test"] != "failed" || statuses["nobody@remote.test"] != "failed" {
+			t.Errorf("statuses: %v", statuses)
+		}
+	})
+}
+
+func TestMXAndControl(t *testing.T) {
+	ctx := context.Background()
+	d := dbtest.Open(t, dbtest.DSN(t, "sqlite"))
+	rc := startReceiver(t)
+	_, port, _ := net.SplitHostPort(rc.addr)
+	var p int
+	for _, c := range port {
+		p = p*10 + int(c-'0')
+	}
+	dns := fakeDNS{
+		mx: map[string][]*net.MX{
+			"remote.test":   {{Host: "mx2.remote.test.", Pref: 20}, {Host: "mx1.remote.test.", Pref: 10}},
+			"nullmx.test":   {{Host: ".", Pref: 0}},
+			"deadmx.test":   {{Host: "dead.test.", Pref: 10}},
+			"implicit.test": nil,
+		},
+		host: map[string][]string{"mx1.remote.test": {"127.0.0.1"}, "mx2.remote.test": {"127.0.0.9"}, "implicit.test": {"127.0.0.1"}},
+	}
+	f := setup(t, d, dns, nil, p)
+	f.q.Enqueue(ctx, "anna@posta.test", []string{"bob@remote.test", "x@nullmx.test", "y@nosuch.test", "z@implicit.test"}, []byte(msg), 0)
+	f.q.Enqueue(ctx, "anna@posta.test", []string{"w@deadmx.test"}, []byte(msg), 0)
+	f.r.RunOnce(ctx)
+	if rc.got["bob@remote.test"] == nil || rc.got["z@implicit.test"] == nil {
+		t.Fatalf("MX and implicit MX deliveries missing: %v", rc.got)
+	}
+	var failed []string
+	for _, s := range f.dsn.got["anna@posta.test"] {
+		for _, l := range strings.Split(s, "\r\n") {
+			if strings.HasPrefix(l, "Final-Recipient:") || strings.HasPrefix(l, "Status:") {
+				failed = append(failed, l)
+			}
+		}
+	}
+	if strings.Join(failed, "|") != "Final-Recipient: rfc822; x@nullmx.test|Status: 5.1.10|Final-Recipient: rfc822; y@nosuch.test|Status: 5.1.2" &&
+		strings.Join(failed, "|") != "Final-Recipient: rfc822; y@nosuch.test|Status: 5.1.2|Final-Recipient: rfc822; x@nullmx.test|Status: 5.1.10" {
+		t.Fatalf("failures: %v", failed)
+	}
+	// deadmx: no address for its MX, retried later; then held, released, deleted.
+	list, _ := f.q.List(ctx, 10)
+	if len(list) != 1 || list[0].To != "w@deadmx.test" || list[0].Attempts != 1 {
+		t.Fatalf("queue: %+v", list)
+	}
+	id := list[0].ID
+	if err := f.q.Hold(ctx, id, "checking"); err != nil {
+		t.Fatal(err)
+	}
+	f.advance(time.Hour)
+	if n := f.r.RunOnce(ctx); n != 0 {
+		t.Fatal("a held entry was tried")
+	}
+	if err := f.q.Release(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	det, err := f.q.Show(ctx, id)
+	if err != nil || det.Status != "queued" || len(det.Attempts) != 1 || !strings.Contains(det.Attempts[0].Response, "4.4.4") {
+		t.Fatalf("show: %+v %v", det, err)
+	}
+	if err := f.q.Finish(ctx, id, "deleted", "deleted by the operator"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.q.Hold(ctx, id, ""); !errors.Is(err, queue.ErrNotFound) {
+		t.Fatalf("hold of a deleted entry: %v", err)
+	}
+}

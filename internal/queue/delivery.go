@@ -1,0 +1,264 @@
+package queue
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/postamail/posta/internal/db"
+)
+
+// ErrNotFound is returned for a queue entry that does not exist (or no longer: delivered,
+// failed and deleted entries leave the queue for the log).
+var ErrNotFound = errors.New("queue: no such entry")
+
+// Item is a claimed queue entry: what a delivery attempt needs.
+type Item struct {
+	ID          int64
+	BlobID      int64
+	BlobKey     string
+	From, To    string
+	Domain      string
+	AccountID   int64
+	Attempts    int
+	MessageID   string
+	CreatedAt   time.Time
+	DelayWarned bool
+}
+
+const itemCols = `id, blob_id, mail_from, rcpt_to, domain, COALESCE(account_id, 0), attempts, message_id, created_at, delay_warned`
+
+func scanItem(sc interface{ Scan(...any) error }) (Item, error) {
+	var it Item
+	var created int64
+	err := sc.Scan(&it.ID, &it.BlobID, &it.From, &it.To, &it.Domain, &it.AccountID, &it.Attempts, &it.MessageID, &created, &it.DelayWarned)
+	it.CreatedAt = time.UnixMilli(created)
+	return it, err
+}
+
+// Claim leases up to limit due entries to the caller until now+lease, oldest first. On
+// PostgreSQL several nodes claim concurrently without blocking each other (SKIP LOCKED); an
+// entry whose lease ran out (its node died mid-attempt) is due again.
+func (q *Queue) Claim(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]Item, error) {
+	skip := ""
+	if q.db.Engine == db.Postgres {
+		skip = " FOR UPDATE SKIP LOCKED"
+	}
+	var items []Item
+	err := q.db.WriteTx(ctx, func(tx *db.Tx) error {
+		items = items[:0]
+		rows, err := tx.QueryContext(ctx, `UPDATE queue SET locked_until = ? WHERE id IN (SELECT id FROM queue WHERE status = 'queued' AND next_attempt_at <= ? AND locked_until < ?
+			ORDER BY next_attempt_at LIMIT ?`+skip+`) RETURNING `+itemCols, now.Add(lease).UnixMilli(), now.UnixMilli(), now.UnixMilli(), limit)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			it, err := scanItem(rows)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			items = append(items, it)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for i := range items {
+			if err := tx.QueryRowContext(ctx, `SELECT key FROM blobs WHERE id = ?`, items[i].BlobID).Scan(&items[i].BlobKey); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("queue: claim: %w", err)
+	}
+	return items, nil
+}
+
+// Open opens the body of a claimed entry.
+func (q *Queue) Open(ctx context.Context, it Item) (io.ReadSeekCloser, error) {
+	return q.blobs.Open(ctx, it.BlobKey)
+}
+
+// Attempt is one delivery attempt as recorded.
+type Attempt struct {
+	At       int64  `json:"at"`
+	Host     string `json:"host"`
+	TLS      string `json:"tls,omitempty"`
+	Code     int    `json:"code"`
+	Response string `json:"response"`
+}
+
+// RecordAttempt notes an attempt and the remote server's answer (for tracing).
+func (q *Queue) RecordAttempt(ctx context.Context, id int64, a Attempt) error {
+	_, err := q.db.ExecContext(ctx, `INSERT INTO queue_attempts (queue_id, at, host, tls, code, response) VALUES (?, ?, ?, ?, ?, ?)`,
+		id, a.At, a.Host, a.TLS, a.Code, truncate(a.Response, 1000))
+	return err
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+// Defer puts a claimed entry back for a later attempt.
+func (q *Queue) Defer(ctx context.Context, it Item, next time.Time, response string, delayWarned bool) error {
+	_, err := q.db.ExecContext(ctx, `UPDATE queue SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?, locked_until = 0, delay_warned = ? WHERE id = ?`,
+		next.UnixMilli(), truncate(response, 1000), delayWarned, it.ID)
+	return err
+}
+
+// Finish takes an entry out of the queue with its final status ("delivered", "failed" or
+// "deleted"): the log keeps the outcome, the body's reference is released.
+func (q *Queue) Finish(ctx context.Context, id int64, status, response string) error {
+	err := q.db.WriteTx(ctx, func(tx *db.Tx) error {
+		var blobID int64
+		err := tx.QueryRowContext(ctx, `SELECT blob_id FROM queue WHERE id = ?`, id).Scan(&blobID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO queue_log (queue_id, mail_from, rcpt_to, message_id, account_id, status, attempts, response, created_at, finished_at)
+			SELECT id, mail_from, rcpt_to, message_id, account_id, ?, attempts + CASE WHEN ? = 'deleted' THEN 0 ELSE 1 END, ?, created_at, ? FROM queue WHERE id = ?`,
+			status, status, truncate(response, 1000), time.Now().UnixMilli(), id); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM queue WHERE id = ?`, id); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE blobs SET refs = refs - 1 WHERE id = ?`, blobID)
+		return err
+	})
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("queue: finish %d: %w", id, err)
+	}
+	return err
+}
+
+// Hold stops delivery attempts of an entry until Release.
+func (q *Queue) Hold(ctx context.Context, id int64, reason string) error {
+	return q.set(ctx, id, `status = 'held', hold_reason = ?`, reason)
+}
+
+// Release puts a held entry back in the queue, due now.
+func (q *Queue) Release(ctx context.Context, id int64) error {
+	return q.set(ctx, id, `status = 'queued', hold_reason = '', next_attempt_at = ?`, time.Now().UnixMilli())
+}
+
+// RetryNow makes an entry due now.
+func (q *Queue) RetryNow(ctx context.Context, id int64) error {
+	return q.set(ctx, id, `next_attempt_at = ?, locked_until = 0`, time.Now().UnixMilli())
+}
+
+func (q *Queue) set(ctx context.Context, id int64, set string, args ...any) error {
+	res, err := q.db.ExecContext(ctx, `UPDATE queue SET `+set+` WHERE id = ?`, append(args, id)...)
+	if err != nil {
+		return fmt.Errorf("queue: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// Detail is an entry with its attempts.
+type Detail struct {
+	Entry
+	Domain     string    `json:"domain"`
+	MessageID  string    `json:"message_id,omitempty"`
+	NextTry    int64     `json:"next_attempt_at,omitempty"`
+	HoldReason string    `json:"hold_reason,omitempty"`
+	Attempts   []Attempt `json:"attempt_log"`
+}
+
+// Show returns one entry with its attempts.
+func (q *Queue) Show(ctx context.Context, id int64) (*Detail, error) {
+	var d Detail
+	err := q.db.QueryRowContext(ctx, `SELECT q.id, q.mail_from, q.rcpt_to, q.status, q.attempts, q.last_error, b.size, q.created_at, q.domain, q.message_id, q.next_attempt_at, q.hold_reason
+		FROM queue q JOIN blobs b ON b.id = q.blob_id WHERE q.id = ?`, id).Scan(&d.ID, &d.From, &d.To, &d.Status, &d.Entry.Attempts, &d.LastError, &d.Size, &d.CreatedAt,
+		&d.Domain, &d.MessageID, &d.NextTry, &d.HoldReason)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	if d.Attempts, err = q.attempts(ctx, id); err != nil {
+		return nil, err
+	}
+	return &d, nil
+}
+
+func (q *Queue) attempts(ctx context.Context, id int64) ([]Attempt, error) {
+	rows, err := q.db.QueryContext(ctx, `SELECT at, host, tls, code, response FROM queue_attempts WHERE queue_id = ? ORDER BY id`, id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []Attempt{}
+	for rows.Next() {
+		var a Attempt
+		if err := rows.Scan(&a.At, &a.Host, &a.TLS, &a.Code, &a.Response); err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// TraceEntry is what happened to one recipient of a message sent out.
+type TraceEntry struct {
+	QueueID   int64     `json:"queue_id"`
+	From      string    `json:"from"`
+	To        string    `json:"to"`
+	MessageID string    `json:"message_id,omitempty"`
+	Status    string    `json:"status"` // queued, held, delivered, failed, deleted
+	Response  string    `json:"response,omitempty"`
+	CreatedAt int64     `json:"created_at"`
+	Finished  int64     `json:"finished_at,omitempty"`
+	Attempts  []Attempt `json:"attempts"`
+}
+
+// Trace finds the outbound deliveries of a message (by Message-ID) or of an address (as sender
+// or recipient), live or finished, newest first, with every attempt.
+func (q *Queue) Trace(ctx context.Context, what string, limit int) ([]TraceEntry, error) {
+	what = strings.Trim(strings.TrimSpace(what), "<>")
+	if limit <= 0 {
+		limit = 50
+	}
+	rows, err := q.db.QueryContext(ctx, `SELECT id, mail_from, rcpt_to, message_id, status, last_error, created_at, 0 FROM queue WHERE message_id = ? OR rcpt_to = ? OR mail_from = ?
+		UNION ALL SELECT queue_id, mail_from, rcpt_to, message_id, status, response, created_at, finished_at FROM queue_log WHERE message_id = ? OR rcpt_to = ? OR mail_from = ?
+		ORDER BY 7 DESC LIMIT ?`, what, strings.ToLower(what), strings.ToLower(what), what, strings.ToLower(what), strings.ToLower(what), limit)
+	if err != nil {
+		return nil, fmt.Errorf("queue: trace: %w", err)
+	}
+	var out []TraceEntry
+	for rows.Next() {
+		var e TraceEntry
+		if err := rows.Scan(&e.QueueID, &e.From, &e.To, &e.MessageID, &e.Status, &e.Response, &e.CreatedAt, &e.Finished); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for i := range out {
+		if out[i].Attempts, err = q.attempts(ctx, out[i].QueueID); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
