@@ -21,6 +21,7 @@ import (
 	"strings"
 
 	"github.com/postamail/posta/internal/directory"
+	"github.com/postamail/posta/internal/queue"
 	"github.com/postamail/posta/internal/webauth"
 )
 
@@ -34,6 +35,7 @@ type Options struct {
 type API struct {
 	dir    *directory.Service
 	web    *webauth.Service
+	queue  *queue.Queue
 	opts   Options
 	routes []route
 	mux    *http.ServeMux
@@ -52,11 +54,11 @@ type route struct {
 }
 
 // New returns the API handler, to be mounted at /api/v1/.
-func New(dir *directory.Service, web *webauth.Service, opts Options) *API {
+func New(dir *directory.Service, web *webauth.Service, q *queue.Queue, opts Options) *API {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	a := &API{dir: dir, web: web, opts: opts, mux: http.NewServeMux()}
+	a := &API{dir: dir, web: web, queue: q, opts: opts, mux: http.NewServeMux()}
 	a.routes = a.table()
 	for i := range a.routes {
 		rt := &a.routes[i]

@@ -8,14 +8,17 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/postamail/posta/internal/api"
 	"github.com/postamail/posta/internal/auth"
+	"github.com/postamail/posta/internal/blob"
 	"github.com/postamail/posta/internal/db"
 	"github.com/postamail/posta/internal/db/dbtest"
 	"github.com/postamail/posta/internal/directory"
+	"github.com/postamail/posta/internal/queue"
 	"github.com/postamail/posta/internal/webauth"
 )
 
@@ -26,6 +29,7 @@ type fixture struct {
 	srv *httptest.Server
 	dir *directory.Service
 	api *api.API
+	q   *queue.Queue
 }
 
 // setup: tenant A (rossi.it, verdi.it) with accounts and a list, tenant B (bianchi.it), and
@@ -62,10 +66,15 @@ func setup(t *testing.T, d *db.DB) *fixture {
 		must(dir.CreateAdmin(sys, ad))
 	}
 	web := webauth.New(d, dir, auth.NewThrottle(auth.ThrottleConfig{FreeAttempts: 100}, nil), webauth.Options{})
-	a := api.New(dir, web, api.Options{Hostname: "mail.provider.test", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	b, err := blob.Open(filepath.Join(t.TempDir(), "blobs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := queue.New(d, b)
+	a := api.New(dir, web, q, api.Options{Hostname: "mail.provider.test", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	srv := httptest.NewTLSServer(a)
 	t.Cleanup(srv.Close)
-	return &fixture{t: t, srv: srv, dir: dir, api: a}
+	return &fixture{t: t, srv: srv, dir: dir, api: a, q: q}
 }
 
 // session is a logged-in console client.
@@ -300,6 +309,8 @@ func TestIsolationMatrix(t *testing.T) {
 			{method: "GET", path: "/api/v1/admins", allowed: [5]bool{true, true, false, true, false}, leak: "admin@rossi.it"},
 			{method: "GET", path: "/api/v1/audit?tenant=Rossi%20Srl", allowed: [5]bool{true, true, false, false, false}},
 			{method: "GET", path: "/api/v1/audit", allowed: [5]bool{true, true, false, true, false}, leak: "rossi.it"},
+			{method: "GET", path: "/api/v1/queue", allowed: [5]bool{true, false, false, false, false}},
+			{method: "GET", path: "/api/v1/trace?q=mario@rossi.it", allowed: [5]bool{true, false, false, false, false}},
 			{method: "DELETE", path: "/api/v1/aliases/info@rossi.it", allowed: [5]bool{true, true, true, false, false}, once: true},
 			{method: "DELETE", path: "/api/v1/accounts/anna@verdi.it", allowed: [5]bool{true, true, false, false, false}, once: true},
 		}
@@ -405,4 +416,39 @@ func TestSelfServiceAndAppPasswords(t *testing.T) {
 			t.Fatalf("user creating an API token: %d %s", st, body)
 		}
 	})
+}
+
+func TestQueueControl(t *testing.T) {
+	f := setup(t, dbtest.Open(t, dbtest.DSN(t, "sqlite")))
+	ctx := context.Background()
+	if err := f.q.Enqueue(ctx, "mario@rossi.it", []string{"x@example.org"}, []byte("Message-ID: <q1@rossi.it>\r\n\r\nhi\r\n"), 0); err != nil {
+		t.Fatal(err)
+	}
+	boss := f.login("boss@provider.test")
+	st, body := boss.do("GET", "/api/v1/queue", "")
+	var es []struct{ ID int64 }
+	json.Unmarshal([]byte(body), &es)
+	if st != 200 || len(es) != 1 {
+		t.Fatalf("queue: %d %s", st, body)
+	}
+	id := fmt.Sprint(es[0].ID)
+	for _, step := range []struct {
+		method, path, body, want string
+		status                     int
+	}{
+		{"POST", "/hold", `{"reason":"suspicious"}`, "", 204},
+		{"GET", "", "", `"hold_reason": "suspicious"`, 200},
+		{"POST", "/release", "", "", 204},
+		{"POST", "/retry", "", "", 204},
+		{"DELETE", "", "", "", 204},
+		{"GET", "", "", "not-found", 404},
+	} {
+		st, body := boss.do(step.method, "/api/v1/queue/"+id+step.path, step.body)
+		if st != step.status || !strings.Contains(body, step.want) {
+			t.Errorf("%s %s: %d %s", step.method, step.path, st, body)
+		}
+	}
+	if st, body := boss.do("GET", "/api/v1/trace?q=q1@rossi.it", ""); st != 200 || !strings.Contains(body, `"status": "deleted"`) || !strings.Contains(body, "boss@provider.test") {
+		t.Errorf("trace: %d %s", st, body)
+	}
 }

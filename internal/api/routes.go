@@ -1,12 +1,15 @@
 package api
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/postamail/posta/internal/auth"
 	"github.com/postamail/posta/internal/directory"
+	"github.com/postamail/posta/internal/queue"
 	"github.com/postamail/posta/internal/webauth"
 )
 
@@ -123,6 +126,9 @@ type (
 		Password string `json:"password"` // shown once
 		directory.AppPassword
 	}
+	reasonRequest struct {
+		Reason string `json:"reason,omitempty"`
+	}
 	tokenCreated struct {
 		Secret string `json:"token"` // shown once
 		webauth.Token
@@ -195,6 +201,14 @@ func (a *API) table() []route {
 		{method: "GET", path: "/me/app-passwords", summary: "List my app passwords", tag: "self-service", resp: []directory.AppPassword{}, status: 200, fn: a.listAppPasswords},
 		{method: "POST", path: "/me/app-passwords", summary: "Create an app password for a mail client (shown once)", tag: "self-service", body: appPasswordRequest{}, resp: &appPasswordCreated{}, status: 201, fn: a.createAppPassword},
 		{method: "DELETE", path: "/me/app-passwords/{id}", summary: "Revoke one of my app passwords", tag: "self-service", status: 204, fn: a.revokeAppPassword},
+
+		{method: "GET", path: "/queue", summary: "The outbound queue (provider only)", tag: "queue", query: []string{"limit"}, resp: []queue.Entry{}, status: 200, fn: a.queueList},
+		{method: "GET", path: "/queue/{id}", summary: "A queue entry with its attempts", tag: "queue", resp: &queue.Detail{}, status: 200, fn: a.queueShow},
+		{method: "POST", path: "/queue/{id}/retry", summary: "Try an entry again now", tag: "queue", status: 204, fn: a.queueAct},
+		{method: "POST", path: "/queue/{id}/hold", summary: "Stop trying an entry until released", tag: "queue", body: reasonRequest{}, status: 204, fn: a.queueAct},
+		{method: "POST", path: "/queue/{id}/release", summary: "Put a held entry back, due now", tag: "queue", status: 204, fn: a.queueAct},
+		{method: "DELETE", path: "/queue/{id}", summary: "Remove an entry without delivering it", tag: "queue", status: 204, fn: a.queueAct},
+		{method: "GET", path: "/trace", summary: "What happened to a message (Message-ID) or an address sent out", tag: "queue", query: []string{"q"}, resp: []queue.TraceEntry{}, status: 200, fn: a.trace},
 
 		{method: "GET", path: "/audit", summary: "Recent changes, newest first", tag: "audit", query: []string{"tenant", "limit"}, resp: []directory.AuditEntry{}, status: 200, fn: a.audit},
 	}
@@ -574,4 +588,86 @@ func (a *API) revokeAppPassword(w http.ResponseWriter, r *http.Request) (any, er
 		return nil, &directory.Error{Kind: "not-found", Msg: "no such app password"}
 	}
 	return nil, a.dir.RevokeAppPassword(r.Context(), addr, id)
+}
+
+func (a *API) queueEntry(r *http.Request) (int64, error) {
+	if err := directory.RequireProvider(r.Context()); err != nil {
+		return 0, err
+	}
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil {
+		return 0, &directory.Error{Kind: "not-found", Msg: "no such queue entry"}
+	}
+	return id, nil
+}
+
+func queueError(err error) error {
+	if errors.Is(err, queue.ErrNotFound) {
+		return &directory.Error{Kind: "not-found", Msg: err.Error()}
+	}
+	return err
+}
+
+func (a *API) queueList(w http.ResponseWriter, r *http.Request) (any, error) {
+	if err := directory.RequireProvider(r.Context()); err != nil {
+		return nil, err
+	}
+	limit, err := queryInt(r, "limit", 100)
+	if err != nil {
+		return nil, err
+	}
+	es, err := a.queue.List(r.Context(), limit)
+	if es == nil && err == nil {
+		es = []queue.Entry{}
+	}
+	return es, err
+}
+
+func (a *API) queueShow(w http.ResponseWriter, r *http.Request) (any, error) {
+	id, err := a.queueEntry(r)
+	if err != nil {
+		return nil, err
+	}
+	d, err := a.queue.Show(r.Context(), id)
+	return d, queueError(err)
+}
+
+func (a *API) queueAct(w http.ResponseWriter, r *http.Request) (any, error) {
+	id, err := a.queueEntry(r)
+	if err != nil {
+		return nil, err
+	}
+	actor, _ := directory.ActorFrom(r.Context())
+	switch {
+	case r.Method == http.MethodDelete:
+		err = a.queue.Finish(r.Context(), id, "deleted", "deleted by "+actor.Name)
+	case strings.HasSuffix(r.URL.Path, "/retry"):
+		err = a.queue.RetryNow(r.Context(), id)
+	case strings.HasSuffix(r.URL.Path, "/release"):
+		err = a.queue.Release(r.Context(), id)
+	default:
+		var req reasonRequest
+		if r.ContentLength != 0 {
+			if err := decode(r, &req); err != nil {
+				return nil, err
+			}
+		}
+		err = a.queue.Hold(r.Context(), id, req.Reason)
+	}
+	return nil, queueError(err)
+}
+
+func (a *API) trace(w http.ResponseWriter, r *http.Request) (any, error) {
+	if err := directory.RequireProvider(r.Context()); err != nil {
+		return nil, err
+	}
+	q := r.URL.Query().Get("q")
+	if q == "" {
+		return nil, &directory.Error{Kind: "invalid-argument", Field: "q", Msg: "name a Message-ID or an address"}
+	}
+	tr, err := a.queue.Trace(r.Context(), q, 50)
+	if tr == nil && err == nil {
+		tr = []queue.TraceEntry{}
+	}
+	return tr, err
 }

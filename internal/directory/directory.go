@@ -13,6 +13,7 @@ package directory
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -140,6 +141,16 @@ func authorize(ctx context.Context, sc scope, write bool) (Actor, error) {
 		return a, nil
 	}
 	return a, ErrForbidden
+}
+
+// RequireProvider allows only the provider's administrators and the operator's CLI: for
+// node-wide things such as the outbound queue.
+func RequireProvider(ctx context.Context) error {
+	_, err := authorize(ctx, scope{}, true)
+	if errors.Is(err, ErrNotFound) {
+		return forbidden("only the provider's administrators may do this")
+	}
+	return err
 }
 
 // audit records a change inside tx.

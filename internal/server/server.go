@@ -325,7 +325,7 @@ func (s *Server) httpsHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.handleHealth)
 	mux.Handle("GET /metrics", s.Metrics.Handler())
-	mux.Handle("/api/", api.New(s.Directory, s.Web, api.Options{Hostname: s.Config.Hostname, Logger: s.Log}))
+	mux.Handle("/api/", api.New(s.Directory, s.Web, s.Queue, api.Options{Hostname: s.Config.Hostname, Logger: s.Log}))
 	mux.Handle("/", console.New(s.Directory, s.Web, console.Options{Hostname: s.Config.Hostname, Logger: s.Log}))
 	return mux
 }
