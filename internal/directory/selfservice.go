@@ -147,3 +147,21 @@ func (s *Service) checkAppPassword(ctx context.Context, accountID int64, passwor
 	}
 	return false
 }
+
+// dayOf is the UTC day number of a Unix-millisecond time.
+func dayOf(ms int64) int64 { return ms / 86_400_000 }
+
+// SentToday returns how many messages and recipients an account submitted today (UTC).
+func (s *Service) SentToday(ctx context.Context, accountID int64) (messages, recipients int64, err error) {
+	err = s.db.QueryRowContext(ctx, `SELECT COALESCE(SUM(messages), 0), COALESCE(SUM(recipients), 0) FROM account_sends WHERE account_id = ? AND day = ?`,
+		accountID, dayOf(s.now())).Scan(&messages, &recipients)
+	return messages, recipients, err
+}
+
+// RecordSend counts a message an account submitted, with its number of recipients.
+func (s *Service) RecordSend(ctx context.Context, accountID int64, recipients int) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO account_sends (account_id, day, messages, recipients) VALUES (?, ?, 1, ?)
+		ON CONFLICT (account_id, day) DO UPDATE SET messages = account_sends.messages + 1, recipients = account_sends.recipients + excluded.recipients`,
+		accountID, dayOf(s.now()), recipients)
+	return err
+}

@@ -66,6 +66,10 @@ func setup(tb testing.TB) *testEnv {
 		_, err = dir.CreateAccount(ctx, directory.AccountSpec{Address: a, Password: testPW, COS: "Business Mail 100 MB"})
 		must(err)
 	}
+	_, err = dir.CreateCOS(ctx, directory.COSSpec{Name: "Limited", ServiceType: "custom", QuotaMB: 100, Features: []string{"mail"}, SendPerDay: 2, RecipientsPerMessage: 2})
+	must(err)
+	_, err = dir.CreateAccount(ctx, directory.AccountSpec{Address: "lim@x.test", Password: testPW, COS: "Limited"})
+	must(err)
 	dl := deliver.New(dir, st, queue.New(d, b), "mx.test", log)
 	srv := New(Config{Hostname: "mx.test", MaxMessageSize: 100000, MaxRecipients: 5, AllowInsecureAuth: true, Logger: log},
 		dir, dl, auth.NewThrottle(auth.ThrottleConfig{}, nil))
@@ -166,6 +170,10 @@ func TestSessions(t *testing.T) {
 			[]string{"", `^235 `, `^553 5\.7\.1 `}},
 		{"sender's tenant limit at DATA", true, []string{"EHLO c", "AUTH PLAIN " + plain("luigi@small.test", testPW), "MAIL FROM:<luigi@small.test>", "RCPT TO:<mario@x.test>", "DATA", "From: <luigi@small.test>\r\n\r\n" + strings.Repeat("y", 2000) + "\r\n."},
 			[]string{"", `^235 `, `^250 `, `^250 `, `^354 `, `^552 5\.3\.4 `}},
+		{"recipients per message of the COS", true, []string{"EHLO c", "AUTH PLAIN " + plain("lim@x.test", testPW), "MAIL FROM:<lim@x.test>", "RCPT TO:<mario@x.test>", "RCPT TO:<luigi@small.test>", "RCPT TO:<lim@x.test>", "DATA", "From: <lim@x.test>\r\n\r\n1\r\n."},
+			[]string{"", `^235 `, `^250 `, `^250 `, `^250 `, `^452 4\.5\.3 .*limit is 2`, `^354 `, `^250 2\.0\.0 `}},
+		{"daily sending limit of the COS", true, []string{"EHLO c", "AUTH PLAIN " + plain("lim@x.test", testPW), "MAIL FROM:<lim@x.test>", "RCPT TO:<mario@x.test>", "DATA", "From: <lim@x.test>\r\n\r\n2\r\n.", "MAIL FROM:<lim@x.test>"},
+			[]string{"", `^235 `, `^250 `, `^250 `, `^354 `, `^250 2\.0\.0 `, `^450 4\.7\.1 Daily sending limit of 2 messages`}},
 		{"submission delivers", true, []string{"EHLO c", "AUTH PLAIN " + plain("mario@x.test", testPW), "MAIL FROM:<mario@x.test>", "RCPT TO:<mario@x.test>", "DATA", body(100)},
 			[]string{"", `^235 `, `^250 `, `^250 `, `^354 `, `^250 2\.0\.0 `}},
 	}
@@ -185,8 +193,8 @@ func TestSessions(t *testing.T) {
 	}
 	acc, _ := e.dir.Resolve(context.Background(), "mario@x.test")
 	inbox, _ := e.store.Mailbox(context.Background(), acc.Account.ID, "INBOX")
-	if uids, _ := e.store.UIDs(context.Background(), inbox.ID); len(uids) != 3 {
-		t.Errorf("mario has %d messages, want 3 (DATA, BDAT, submission)", len(uids))
+	if uids, _ := e.store.UIDs(context.Background(), inbox.ID); len(uids) != 5 {
+		t.Errorf("mario has %d messages, want 5 (DATA, BDAT, two from lim, submission)", len(uids))
 	}
 }
 

@@ -167,6 +167,16 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	if s.account != nil && !s.mayUseSender(from) {
 		return errNotYourAddress(from)
 	}
+	if s.account != nil && s.account.SendPerDay > 0 {
+		sent, _, err := s.s.dir.SentToday(s.ctx(), s.account.ID)
+		if err != nil {
+			return errTemporary
+		}
+		if sent >= int64(s.account.SendPerDay) {
+			return &smtp.SMTPError{Code: 450, EnhancedCode: smtp.EnhancedCode{4, 7, 1},
+				Message: fmt.Sprintf("Daily sending limit of %d messages reached; try again tomorrow", s.account.SendPerDay)}
+		}
+	}
 	s.Reset()
 	s.from = from
 	if opts != nil {
@@ -179,6 +189,10 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	if !strings.Contains(to, "@") {
 		return &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 3}, Message: "Recipient address must be a full address"}
+	}
+	if s.account != nil && s.account.RecipientsPerMessage > 0 && len(s.rcpts) >= s.account.RecipientsPerMessage {
+		return &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 5, 3},
+			Message: fmt.Sprintf("Too many recipients: your limit is %d per message", s.account.RecipientsPerMessage)}
 	}
 	r, err := s.s.deliver.Check(s.ctx(), to, s.declared)
 	switch {
@@ -236,6 +250,11 @@ func (s *session) Data(r io.Reader) error {
 	for i, e := range errs {
 		if e != nil {
 			failed = append(failed, i)
+		}
+	}
+	if s.account != nil {
+		if err := s.s.dir.RecordSend(s.ctx(), s.account.ID, len(s.rcpts)); err != nil {
+			s.s.log.Warn("smtp: count sending", "account", s.account.Address, "err", err)
 		}
 	}
 	s.s.log.Info("smtp: message accepted", "session", s.id, "from", s.from, "rcpts", len(s.rcpts), "failed", len(failed), "size", len(raw))
