@@ -434,7 +434,7 @@ func TestQueueControl(t *testing.T) {
 	id := fmt.Sprint(es[0].ID)
 	for _, step := range []struct {
 		method, path, body, want string
-		status                     int
+		status                   int
 	}{
 		{"POST", "/hold", `{"reason":"suspicious"}`, "", 204},
 		{"GET", "", "", `"hold_reason": "suspicious"`, 200},
