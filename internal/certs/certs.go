@@ -24,6 +24,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/postamail/posta/internal/atomicfile"
 )
 
 // SelfSignedValidity is the validity of certificates made by EnsureSelfSigned: 825 days, the
@@ -128,10 +130,10 @@ func generate(certPath, keyPath string, hosts []string, notBefore, notAfter time
 	}
 	// The key first: a Store reloading in between sees a mismatch, keeps its certificate and
 	// retries when the certificate file changes.
-	if err := writeFileAtomic(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+	if err := atomicfile.Write(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
 		return fmt.Errorf("certs: write key: %w", err)
 	}
-	if err := writeFileAtomic(certPath, chain, 0o644); err != nil {
+	if err := atomicfile.Write(certPath, chain, 0o644); err != nil {
 		return fmt.Errorf("certs: write certificate: %w", err)
 	}
 	return nil
@@ -184,41 +186,4 @@ func EnsureSelfSigned(certPath, keyPath string, hosts []string) (created bool, e
 		return false, err
 	}
 	return true, nil
-}
-
-// writeFileAtomic replaces path with data: a reader sees the old file or the new one, and
-// after a crash the new one is either complete or absent.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if err = f.Chmod(mode); err != nil {
-		return err
-	}
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

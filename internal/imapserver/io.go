@@ -120,7 +120,7 @@ func cmdIdle(ctx context.Context, s *session, tag string, p *imapwire.Parser) er
 	}
 	s.conn.SetReadDeadline(time.Time{})
 	if err != nil {
-		if s.stopping.Load() {
+		if s.stopping() {
 			s.untagged("BYE Server shutting down")
 			s.w.Flush()
 		}

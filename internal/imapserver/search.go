@@ -455,18 +455,7 @@ func cmdSort(ctx context.Context, s *session, tag string, p *imapwire.Parser) er
 	if err := p.SP(); err != nil {
 		return err
 	}
-	charset, err := p.AString()
-	if err != nil {
-		return err
-	}
-	if err := p.SP(); err != nil {
-		return err
-	}
-	key, err := p.SearchKeys()
-	if err != nil {
-		return err
-	}
-	rows, seqs, _, err := s.searchRows(ctx, &imapwire.SearchRequest{Charset: strings.ToUpper(charset), Key: key})
+	rows, seqs, err := s.charsetSearch(ctx, p)
 	if err != nil {
 		return err
 	}
@@ -539,4 +528,21 @@ func compareInt(a, b int64) int {
 		return 1
 	}
 	return 0
+}
+
+// charsetSearch reads "charset SP search-keys" (SORT and THREAD) and runs the search.
+func (s *session) charsetSearch(ctx context.Context, p *imapwire.Parser) ([]mailstore.SearchRow, []int, error) {
+	charset, err := p.AString()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := p.SP(); err != nil {
+		return nil, nil, err
+	}
+	key, err := p.SearchKeys()
+	if err != nil {
+		return nil, nil, err
+	}
+	rows, seqs, _, err := s.searchRows(ctx, &imapwire.SearchRequest{Charset: strings.ToUpper(charset), Key: key})
+	return rows, seqs, err
 }

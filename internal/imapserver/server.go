@@ -13,6 +13,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"github.com/postamail/posta/internal/connset"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -76,11 +77,7 @@ type Server struct {
 	throttle Throttle
 	log      *slog.Logger
 
-	mu        sync.Mutex
-	listeners map[net.Listener]bool
-	conns     map[*session]bool
-	closing   bool
-	wg        sync.WaitGroup
+	conns connset.Set
 
 	// Buffers for sessions that are doing something; waiting sessions hold none.
 	readers, writers sync.Pool
@@ -94,8 +91,7 @@ func New(cfg Config, a Authenticator, st *mailstore.Store, th Throttle) *Server 
 	if cfg.MaxMessageSize <= 0 {
 		cfg.MaxMessageSize = 30408704
 	}
-	s := &Server{cfg: cfg, auth: a, store: st, throttle: th, log: cfg.Logger,
-		listeners: map[net.Listener]bool{}, conns: map[*session]bool{}}
+	s := &Server{cfg: cfg, auth: a, store: st, throttle: th, log: cfg.Logger}
 	s.readers.New = func() any { return bufio.NewReaderSize(nil, 4096) }
 	s.writers.New = func() any { return bufio.NewWriterSize(nil, 4096) }
 	return s
@@ -109,83 +105,15 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, implicitTLS bool) e
 		}
 		ln = tls.NewListener(ln, s.cfg.TLSConfig)
 	}
-	s.mu.Lock()
-	if s.closing {
-		s.mu.Unlock()
-		ln.Close()
-		return nil
-	}
-	s.listeners[ln] = true
-	s.mu.Unlock()
-	var delay time.Duration
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			s.mu.Lock()
-			closing := s.closing
-			s.mu.Unlock()
-			if closing {
-				return nil
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				time.Sleep(delay)
-				continue
-			}
-			return err
-		}
-		delay = 0
-		sess := newSession(s, c, implicitTLS)
-		s.mu.Lock()
-		if s.closing {
-			s.mu.Unlock()
-			c.Close()
-			continue
-		}
-		s.conns[sess] = true
-		s.wg.Add(1)
-		s.mu.Unlock()
-		go func() {
-			defer s.wg.Done()
-			sess.serve(ctx)
-			s.mu.Lock()
-			delete(s.conns, sess)
-			s.mu.Unlock()
-		}()
-	}
+	return s.conns.Serve(ln, func(c net.Conn) { newSession(s, c, implicitTLS).serve(ctx) })
 }
 
-// Shutdown closes the listeners, asks every session to end after its current command (idle
-// ones get BYE at once) and waits for them up to ctx; then it closes what is left.
+// Shutdown closes the listeners, wakes every session waiting for its client (it says BYE and
+// ends; a command in progress finishes first) and waits for them up to ctx; then it closes
+// what is left.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.mu.Lock()
-	s.closing = true
-	for ln := range s.listeners {
-		ln.Close()
-	}
-	for sess := range s.conns {
-		sess.shutdown()
-	}
-	s.mu.Unlock()
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		s.mu.Lock()
-		for sess := range s.conns {
-			sess.conn.Close()
-		}
-		s.mu.Unlock()
-		return ctx.Err()
-	}
+	return s.conns.Shutdown(ctx)
 }
 
 // Sessions returns the number of open connections.
-func (s *Server) Sessions() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.conns)
-}
+func (s *Server) Sessions() int { return s.conns.Len() }

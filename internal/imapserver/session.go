@@ -14,7 +14,6 @@ import (
 	"net/netip"
 	"os"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/postamail/posta/internal/changes"
@@ -55,8 +54,7 @@ type session struct {
 	sel     *view
 	sub     *changes.Sub
 
-	cmd      string // the command being run, as its handler may serve several
-	stopping atomic.Bool
+	cmd string // the command being run, as its handler may serve several
 
 	in     prefixReader
 	one    [1]byte
@@ -102,12 +100,8 @@ func (s *session) setConn(c net.Conn) {
 	s.acquire()
 }
 
-// shutdown asks the session to end: at once when it waits for a command, else after the
-// current one.
-func (s *session) shutdown() {
-	s.stopping.Store(true)
-	s.conn.SetReadDeadline(time.Now())
-}
+// stopping reports whether the server is shutting down.
+func (s *session) stopping() bool { return s.srv.conns.Closing() }
 
 func (s *session) serve(ctx context.Context) {
 	defer func() {
@@ -132,7 +126,7 @@ func (s *session) serve(ctx context.Context) {
 		if s.state != notAuthenticated {
 			timeout = authTimeout
 		}
-		if s.stopping.Load() {
+		if s.stopping() {
 			s.untagged("BYE Server shutting down")
 			s.w.Flush()
 			return
@@ -176,7 +170,7 @@ func (s *session) readError(err error) bool {
 	case errors.Is(err, imapwire.ErrLineTooLong):
 		s.untagged("BYE Command line too long")
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		if s.stopping.Load() {
+		if s.stopping() {
 			s.untagged("BYE Server shutting down")
 		} else {
 			s.untagged("BYE Autologout; idle for too long")

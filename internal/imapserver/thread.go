@@ -47,18 +47,7 @@ func cmdThread(ctx context.Context, s *session, tag string, p *imapwire.Parser) 
 	if err := p.SP(); err != nil {
 		return err
 	}
-	charset, err := p.AString()
-	if err != nil {
-		return err
-	}
-	if err := p.SP(); err != nil {
-		return err
-	}
-	key, err := p.SearchKeys()
-	if err != nil {
-		return err
-	}
-	rows, seqs, _, err := s.searchRows(ctx, &imapwire.SearchRequest{Charset: strings.ToUpper(charset), Key: key})
+	rows, seqs, err := s.charsetSearch(ctx, p)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"github.com/postamail/posta/internal/connset"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -53,12 +54,9 @@ type Server struct {
 	th    Throttle
 	log   *slog.Logger
 
-	mu        sync.Mutex
-	inUse     map[int64]bool // accounts whose maildrop a session holds (this node)
-	listeners map[net.Listener]bool
-	conns     map[net.Conn]bool
-	closing   bool
-	wg        sync.WaitGroup
+	mu    sync.Mutex
+	inUse map[int64]bool // accounts whose maildrop a session holds (this node)
+	conns connset.Set
 }
 
 // New returns a POP3 server.
@@ -70,83 +68,24 @@ func New(cfg Config, auth Authenticator, store *mailstore.Store, th Throttle) *S
 		cfg.Logger = slog.Default()
 	}
 	return &Server{cfg: cfg, auth: auth, store: store, th: th, log: cfg.Logger,
-		inUse: map[int64]bool{}, listeners: map[net.Listener]bool{}, conns: map[net.Conn]bool{}}
+		inUse: map[int64]bool{}}
 }
 
 // Serve accepts connections on ln until Shutdown; with implicitTLS (port 995) the TLS
 // handshake comes first.
 func (s *Server) Serve(ctx context.Context, ln net.Listener, implicitTLS bool) error {
-	s.mu.Lock()
-	if s.closing {
-		s.mu.Unlock()
-		return nil
-	}
-	s.listeners[ln] = true
-	s.mu.Unlock()
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			s.mu.Lock()
-			closing := s.closing
-			s.mu.Unlock()
-			if closing {
-				return nil
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				time.Sleep(10 * time.Millisecond)
-				continue
-			}
-			return err
-		}
+	return s.conns.Serve(ln, func(c net.Conn) {
 		if implicitTLS {
 			c = tls.Server(c, s.cfg.TLSConfig)
 		}
-		s.mu.Lock()
-		if s.closing {
-			s.mu.Unlock()
-			c.Close()
-			return nil
-		}
-		s.conns[c] = true
-		s.wg.Add(1)
-		s.mu.Unlock()
-		go func() {
-			defer s.wg.Done()
-			newSession(s, c, implicitTLS).serve(ctx)
-			s.mu.Lock()
-			delete(s.conns, c)
-			s.mu.Unlock()
-		}()
-	}
+		newSession(s, c, implicitTLS).serve(ctx)
+	})
 }
 
 // Shutdown stops accepting, lets sessions end by themselves until ctx is done, then closes the
 // remaining connections. A session cut off before QUIT deletes nothing (RFC 1939 §6).
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.mu.Lock()
-	s.closing = true
-	for ln := range s.listeners {
-		ln.Close()
-	}
-	// Wake sessions waiting for a command; a command in progress finishes first.
-	for c := range s.conns {
-		c.SetReadDeadline(time.Now())
-	}
-	s.mu.Unlock()
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-	}
-	s.mu.Lock()
-	for c := range s.conns {
-		c.Close()
-	}
-	s.mu.Unlock()
-	<-done
+	s.conns.Shutdown(ctx)
 	return nil
 }
 

@@ -230,10 +230,6 @@ func (s *session) stls() error {
 		return err
 	}
 	tc.SetDeadline(time.Time{})
-	s.s.mu.Lock()
-	delete(s.s.conns, s.conn)
-	s.s.conns[tc] = true
-	s.s.mu.Unlock()
 	s.conn, s.tls, s.user = tc, true, ""
 	s.r.Reset(tc) // RFC 2595 §4: discard anything read before TLS
 	s.w.Reset(tc)
