@@ -105,7 +105,7 @@ func TestCLIConfigAndSchemaErrors(t *testing.T) {
 	if code != 1 || !strings.Contains(errOut, "posta.toml") {
 		t.Fatalf("malformed config: exit %d %q", code, errOut)
 	}
-	os.WriteFile(in.config, append(orig, []byte("\nfrobnicate = true\n")...), 0o600)
+	os.WriteFile(in.config, append([]byte("frobnicate = true\n"), orig...), 0o600)
 	if _, errOut, code := in.run("tenant", "list"); code != 1 || !strings.Contains(errOut, "frobnicate: unknown key") {
 		t.Fatalf("unknown key: exit %d %q", code, errOut)
 	}

@@ -66,6 +66,8 @@ type Envelope struct {
 	AccountID int64
 	// System marks messages posta writes itself (quota warnings): quota is not enforced.
 	System bool
+	// Junk files local copies in each recipient's Junk mailbox (a DMARC quarantine).
+	Junk bool
 }
 
 // Check tells whether a recipient would be accepted now, for RCPT TO: ErrUnknownRecipient
@@ -236,6 +238,9 @@ func (d *Deliverer) Deliver(ctx context.Context, env *Envelope) ([]error, error)
 		targets := make([]mailstore.Target, len(p.order))
 		for i, id := range p.order {
 			targets[i] = mailstore.Target{AccountID: id, IgnoreQuota: env.System}
+			if env.Junk {
+				targets[i].Mailbox = "Junk"
+			}
 		}
 		results, err := d.store.Deliver(ctx, &mailstore.Delivery{Raw: content, Parsed: parsed, Targets: targets})
 		if err != nil {

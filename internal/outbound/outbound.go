@@ -14,7 +14,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
+	"net/netip"
 	"sort"
 	"strconv"
 	"strings"
@@ -22,12 +24,13 @@ import (
 	"time"
 
 	"github.com/postamail/posta/internal/queue"
+	"github.com/postamail/posta/internal/resolver"
 )
 
-// Resolver finds receiving servers; *net.Resolver and internal/resolver satisfy it.
+// Resolver finds receiving servers (internal/resolver).
 type Resolver interface {
-	LookupMX(ctx context.Context, domain string) ([]*net.MX, error)
-	LookupHost(ctx context.Context, host string) ([]string, error)
+	LookupMX(ctx context.Context, domain string) ([]resolver.MX, resolver.Result, error)
+	LookupIP(ctx context.Context, host string) ([]netip.Addr, resolver.Result, error)
 }
 
 // Notifier delivers a notification (a DSN) from the null sender to a sender's address: into
@@ -162,35 +165,41 @@ func (r *Runner) hosts(ctx context.Context, domain string) ([]string, *Reply) {
 		return []string{route}, nil
 	}
 	port := strconv.Itoa(r.cfg.Port)
-	mxs, err := r.res.LookupMX(ctx, domain)
-	var dnsErr *net.DNSError
-	if err != nil && !(errors.As(err, &dnsErr) && dnsErr.IsNotFound) {
+	mxs, _, err := r.res.LookupMX(ctx, domain)
+	switch {
+	case errors.Is(err, resolver.ErrNotFound):
+		return nil, &Reply{Code: 550, Enhanced: "5.1.2", Text: "domain " + domain + " does not exist"}
+	case err != nil && !errors.Is(err, resolver.ErrNoData):
 		return nil, &Reply{Code: 451, Enhanced: "4.4.3", Text: "DNS lookup of " + domain + " failed: " + err.Error()}
 	}
 	if len(mxs) == 1 && mxs[0].Host == "." {
 		return nil, &Reply{Code: 556, Enhanced: "5.1.10", Text: domain + " accepts no mail (null MX, RFC 7505)"}
 	}
+	// Equal preferences are tried in random order (RFC 5321 §5.1).
+	rand.Shuffle(len(mxs), func(i, j int) { mxs[i], mxs[j] = mxs[j], mxs[i] })
 	sort.SliceStable(mxs, func(i, j int) bool { return mxs[i].Pref < mxs[j].Pref })
 	var names []string
 	for _, mx := range mxs {
-		names = append(names, strings.TrimSuffix(mx.Host, "."))
+		names = append(names, mx.Host)
 	}
 	if len(names) == 0 {
 		names = []string{domain} // implicit MX (RFC 5321 §5.1)
 	}
 	var out []string
+	var lastErr error
 	for _, n := range names {
-		addrs, err := r.res.LookupHost(ctx, n)
+		addrs, _, err := r.res.LookupIP(ctx, n)
 		if err != nil {
+			lastErr = err
 			continue
 		}
 		for _, a := range addrs {
-			out = append(out, net.JoinHostPort(a, port))
+			out = append(out, net.JoinHostPort(a.String(), port))
 		}
 	}
 	if len(out) == 0 {
-		if errors.As(err, &dnsErr) && dnsErr.IsNotFound && len(mxs) == 0 {
-			return nil, &Reply{Code: 550, Enhanced: "5.1.2", Text: "domain " + domain + " does not exist"}
+		if len(mxs) == 0 && (errors.Is(lastErr, resolver.ErrNotFound) || errors.Is(lastErr, resolver.ErrNoData)) {
+			return nil, &Reply{Code: 550, Enhanced: "5.1.2", Text: "domain " + domain + " has no mail server"}
 		}
 		return nil, &Reply{Code: 451, Enhanced: "4.4.4", Text: "no address for the mail servers of " + domain}
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -21,6 +22,7 @@ import (
 	"github.com/postamail/posta/internal/db/dbtest"
 	"github.com/postamail/posta/internal/outbound"
 	"github.com/postamail/posta/internal/queue"
+	"github.com/postamail/posta/internal/resolver"
 )
 
 // receiver is a receiving MTA on loopback: it answers each recipient as told and keeps what
@@ -112,22 +114,25 @@ func (b *dsnBox) Notify(ctx context.Context, to string, raw []byte) error {
 
 // fakeDNS answers MX and address look-ups from tables.
 type fakeDNS struct {
-	mx   map[string][]*net.MX
-	host map[string][]string
+	mx   map[string][]resolver.MX
+	host map[string][]netip.Addr
 }
 
-func (f fakeDNS) LookupMX(ctx context.Context, d string) ([]*net.MX, error) {
+func (f fakeDNS) LookupMX(ctx context.Context, d string) ([]resolver.MX, resolver.Result, error) {
 	if mx, ok := f.mx[d]; ok {
-		return mx, nil
+		if mx == nil {
+			return nil, resolver.Result{}, resolver.ErrNoData
+		}
+		return mx, resolver.Result{}, nil
 	}
-	return nil, &net.DNSError{Err: "no such host", Name: d, IsNotFound: true}
+	return nil, resolver.Result{}, resolver.ErrNotFound
 }
 
-func (f fakeDNS) LookupHost(ctx context.Context, h string) ([]string, error) {
+func (f fakeDNS) LookupIP(ctx context.Context, h string) ([]netip.Addr, resolver.Result, error) {
 	if a, ok := f.host[h]; ok {
-		return a, nil
+		return a, resolver.Result{}, nil
 	}
-	return nil, &net.DNSError{Err: "no such host", Name: h, IsNotFound: true}
+	return nil, resolver.Result{}, resolver.ErrNotFound
 }
 
 type fixture struct {
@@ -260,13 +265,14 @@ func TestMXAndControl(t *testing.T) {
 		p = p*10 + int(c-'0')
 	}
 	dns := fakeDNS{
-		mx: map[string][]*net.MX{
-			"remote.test":   {{Host: "mx2.remote.test.", Pref: 20}, {Host: "mx1.remote.test.", Pref: 10}},
+		mx: map[string][]resolver.MX{
+			"remote.test":   {{Host: "mx2.remote.test", Pref: 20}, {Host: "mx1.remote.test", Pref: 10}},
 			"nullmx.test":   {{Host: ".", Pref: 0}},
-			"deadmx.test":   {{Host: "dead.test.", Pref: 10}},
+			"deadmx.test":   {{Host: "dead.test", Pref: 10}},
 			"implicit.test": nil,
 		},
-		host: map[string][]string{"mx1.remote.test": {"127.0.0.1"}, "mx2.remote.test": {"127.0.0.9"}, "implicit.test": {"127.0.0.1"}},
+		host: map[string][]netip.Addr{"mx1.remote.test": {netip.MustParseAddr("127.0.0.1")}, "mx2.remote.test": {netip.MustParseAddr("127.0.0.9")},
+			"implicit.test": {netip.MustParseAddr("127.0.0.1")}},
 	}
 	f := setup(t, d, dns, nil, p)
 	f.q.Enqueue(ctx, "anna@posta.test", []string{"bob@remote.test", "x@nullmx.test", "y@nosuch.test", "z@implicit.test"}, []byte(msg), 0)

@@ -26,11 +26,13 @@ import (
 	"github.com/postamail/posta/internal/deliver"
 	"github.com/postamail/posta/internal/directory"
 	"github.com/postamail/posta/internal/imapserver"
+	"github.com/postamail/posta/internal/mailauth"
 	"github.com/postamail/posta/internal/mailstore"
 	"github.com/postamail/posta/internal/observe"
 	"github.com/postamail/posta/internal/outbound"
 	"github.com/postamail/posta/internal/pop3server"
 	"github.com/postamail/posta/internal/queue"
+	"github.com/postamail/posta/internal/resolver"
 	"github.com/postamail/posta/internal/smtpserver"
 	"github.com/postamail/posta/internal/webauth"
 )
@@ -54,6 +56,7 @@ type Server struct {
 	POP3      *pop3server.Server
 	IMAP      *imapserver.Server
 	Outbound  *outbound.Runner
+	Resolver  *resolver.Resolver
 	// Web holds the console's sessions and the API's tokens.
 	Web *webauth.Service
 
@@ -99,8 +102,9 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server,
 	}
 	s.Queue = queue.New(s.DB, s.Blobs)
 	s.Deliver = deliver.New(s.Directory, s.Store, s.Queue, cfg.Hostname, log)
+	s.Resolver = resolver.New(resolver.Config{Logger: log})
 	s.Outbound = outbound.New(outbound.Config{Hostname: cfg.Hostname, Port: cfg.Outbound.Port, Routes: cfg.Outbound.Routes, Logger: log},
-		s.Queue, net.DefaultResolver, dsnNotifier{s.Deliver})
+		s.Queue, s.Resolver, dsnNotifier{s.Deliver})
 	s.SMTP = smtpserver.New(smtpserver.Config{
 		Hostname:          cfg.Hostname,
 		TLSConfig:         s.tlsConfig(),
@@ -109,6 +113,8 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server,
 		AllowInsecureAuth: cfg.Security.AllowInsecureAuth,
 		Logger:            log,
 		Metrics:           s.Metrics,
+		Inbound:           &mailauth.Inbound{Resolver: mailauth.FromResolver(s.Resolver), AuthservID: cfg.Hostname},
+		RejectDMARC:       true,
 	}, s.Directory, s.Deliver, s.Throttle)
 	s.POP3 = pop3server.New(pop3server.Config{
 		Hostname:          cfg.Hostname,

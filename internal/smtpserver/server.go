@@ -21,6 +21,7 @@ import (
 
 	"github.com/postamail/posta/internal/deliver"
 	"github.com/postamail/posta/internal/directory"
+	"github.com/postamail/posta/internal/mailauth"
 	"github.com/postamail/posta/internal/observe"
 )
 
@@ -54,6 +55,13 @@ type Config struct {
 	AllowInsecureAuth bool
 	Logger            *slog.Logger
 	Metrics           *observe.Metrics
+	// Inbound checks SPF, DKIM and DMARC of messages arriving on the MX from other servers
+	// (nil: no checks); RejectDMARC refuses those whose From domain's policy says reject.
+	Inbound     *mailauth.Inbound
+	RejectDMARC bool
+	// CheckLoopback runs the inbound checks on loopback clients too (tests); otherwise a
+	// local client is trusted, as the local MTA.
+	CheckLoopback bool
 }
 
 // Server is the SMTP service; one Server serves every SMTP listener.

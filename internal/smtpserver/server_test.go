@@ -2,12 +2,14 @@ package smtpserver
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/base64"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -20,8 +22,10 @@ import (
 	"github.com/postamail/posta/internal/db/dbtest"
 	"github.com/postamail/posta/internal/deliver"
 	"github.com/postamail/posta/internal/directory"
+	"github.com/postamail/posta/internal/mailauth"
 	"github.com/postamail/posta/internal/mailstore"
 	"github.com/postamail/posta/internal/queue"
+	"github.com/postamail/posta/internal/resolver"
 )
 
 const testPW = "Correct-Horse-42"
@@ -32,6 +36,26 @@ type testEnv struct {
 	mx, sub string
 	store   *mailstore.Store
 	dir     *directory.Service
+}
+
+// txtDNS answers TXT look-ups from a table and nothing else (a mailauth.Resolver).
+type txtDNS map[string][]string
+
+func (d txtDNS) LookupTXT(ctx context.Context, name string) ([]string, error) {
+	if v, ok := d[name]; ok {
+		return v, nil
+	}
+	return nil, resolver.ErrNotFound
+}
+func (txtDNS) LookupMX(context.Context, string) ([]string, error) { return nil, resolver.ErrNotFound }
+func (txtDNS) LookupA(context.Context, string) ([]netip.Addr, error) {
+	return nil, resolver.ErrNotFound
+}
+func (txtDNS) LookupAAAA(context.Context, string) ([]netip.Addr, error) {
+	return nil, resolver.ErrNotFound
+}
+func (txtDNS) LookupPTR(context.Context, netip.Addr) ([]string, error) {
+	return nil, resolver.ErrNotFound
 }
 
 func setup(tb testing.TB) *testEnv {
@@ -71,7 +95,13 @@ func setup(tb testing.TB) *testEnv {
 	_, err = dir.CreateAccount(ctx, directory.AccountSpec{Address: "lim@x.test", Password: testPW, COS: "Limited"})
 	must(err)
 	dl := deliver.New(dir, st, queue.New(d, b), "mx.test", log)
-	srv := New(Config{Hostname: "mx.test", MaxMessageSize: 100000, MaxRecipients: 5, AllowInsecureAuth: true, Logger: log},
+	dns := txtDNS{
+		"good.test": {"v=spf1 ip4:127.0.0.1 -all"}, "_dmarc.good.test": {"v=DMARC1; p=reject"},
+		"evil.test": {"v=spf1 -all"}, "_dmarc.evil.test": {"v=DMARC1; p=reject"},
+		"shady.test": {"v=spf1 -all"}, "_dmarc.shady.test": {"v=DMARC1; p=quarantine"},
+	}
+	srv := New(Config{Hostname: "mx.test", MaxMessageSize: 100000, MaxRecipients: 5, AllowInsecureAuth: true, Logger: log,
+		Inbound: &mailauth.Inbound{Resolver: dns, AuthservID: "mx.test"}, RejectDMARC: true, CheckLoopback: true},
 		dir, dl, auth.NewThrottle(auth.ThrottleConfig{}, nil))
 	e := &testEnv{store: st, dir: dir}
 	for _, m := range []struct {
@@ -174,6 +204,12 @@ func TestSessions(t *testing.T) {
 			[]string{"", `^235 `, `^250 `, `^250 `, `^250 `, `^452 4\.5\.3 .*limit is 2`, `^354 `, `^250 2\.0\.0 `}},
 		{"daily sending limit of the COS", true, []string{"EHLO c", "AUTH PLAIN " + plain("lim@x.test", testPW), "MAIL FROM:<lim@x.test>", "RCPT TO:<mario@x.test>", "DATA", "From: <lim@x.test>\r\n\r\n2\r\n.", "MAIL FROM:<lim@x.test>"},
 			[]string{"", `^235 `, `^250 `, `^250 `, `^354 `, `^250 2\.0\.0 `, `^450 4\.7\.1 Daily sending limit of 2 messages`}},
+		{"DMARC reject refused", false, []string{"EHLO c", "MAIL FROM:<a@evil.test>", "RCPT TO:<mario@x.test>", "DATA", "From: <boss@evil.test>\r\n\r\nx\r\n."},
+			[]string{"", "", "", `^354 `, `^550 5\.7\.1 Rejected by the DMARC policy of evil\.test`}},
+		{"DMARC quarantine goes to Junk", false, []string{"EHLO c", "MAIL FROM:<a@shady.test>", "RCPT TO:<mario@x.test>", "DATA", "From: <a@shady.test>\r\nSubject: shady\r\n\r\nx\r\n."},
+			[]string{"", "", "", `^354 `, `^250 `}},
+		{"SPF and DMARC pass", false, []string{"EHLO c", "MAIL FROM:<a@good.test>", "RCPT TO:<mario@x.test>", "DATA", "From: <a@good.test>\r\nSubject: good\r\nAuthentication-Results: mx.test; spf=pass forged\r\n\r\nx\r\n."},
+			[]string{"", "", "", `^354 `, `^250 `}},
 		{"submission delivers", true, []string{"EHLO c", "AUTH PLAIN " + plain("mario@x.test", testPW), "MAIL FROM:<mario@x.test>", "RCPT TO:<mario@x.test>", "DATA", body(100)},
 			[]string{"", `^235 `, `^250 `, `^250 `, `^354 `, `^250 2\.0\.0 `}},
 	}
@@ -193,8 +229,24 @@ func TestSessions(t *testing.T) {
 	}
 	acc, _ := e.dir.Resolve(context.Background(), "mario@x.test")
 	inbox, _ := e.store.Mailbox(context.Background(), acc.Account.ID, "INBOX")
-	if uids, _ := e.store.UIDs(context.Background(), inbox.ID); len(uids) != 5 {
-		t.Errorf("mario has %d messages, want 5 (DATA, BDAT, two from lim, submission)", len(uids))
+	if uids, _ := e.store.UIDs(context.Background(), inbox.ID); len(uids) != 6 {
+		t.Errorf("mario has %d messages, want 6 (DATA, BDAT, good.test, two from lim, submission)", len(uids))
+	}
+	junk, _ := e.store.Mailbox(context.Background(), acc.Account.ID, "Junk")
+	if uids, _ := e.store.UIDs(context.Background(), junk.ID); len(uids) != 1 {
+		t.Errorf("mario has %d messages in Junk, want 1 (shady.test)", len(uids))
+	}
+	// The forged verdict is gone, ours is there.
+	var hdr []byte
+	e.store.Messages(context.Background(), inbox.ID, nil, mailstore.WithHeader, func(m *mailstore.Message) error {
+		if bytes.Contains(m.Header, []byte("Subject: good")) {
+			hdr = m.Header
+		}
+		return nil
+	})
+	if !bytes.Contains(hdr, []byte("Authentication-Results: mx.test;")) || bytes.Contains(hdr, []byte("forged")) ||
+		!bytes.Contains(hdr, []byte("spf=pass")) || !bytes.Contains(hdr, []byte("dmarc=pass")) {
+		t.Errorf("header of the good message:\n%s", hdr)
 	}
 }
 

@@ -237,7 +237,20 @@ func (s *session) Data(r io.Reader) error {
 			return errNotYourAddress(bad)
 		}
 	}
-	env := &deliver.Envelope{From: s.from, Rcpts: s.rcpts, Header: s.received(), Raw: raw}
+	header := s.received()
+	junk := false
+	if in := s.s.cfg.Inbound; in != nil && s.account == nil && (!s.loopback || s.s.cfg.CheckLoopback) {
+		v := in.Check(s.ctx(), s.ip, s.conn.Hostname(), s.from, raw)
+		s.s.log.Info("smtp: authentication", "session", s.id, "spf", v.SPF.Result, "dmarc", v.DMARC.Result, "disposition", v.DMARC.Disposition, "from_domain", v.DMARC.From)
+		if v.Reject() && s.s.cfg.RejectDMARC {
+			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1},
+				Message: fmt.Sprintf("Rejected by the DMARC policy of %s", sanitize(v.DMARC.From))}
+		}
+		junk = v.Quarantine()
+		raw = v.Message
+		header = append([]byte(v.Field), header...)
+	}
+	env := &deliver.Envelope{From: s.from, Rcpts: s.rcpts, Header: header, Raw: raw, Junk: junk}
 	if s.account != nil {
 		env.AccountID = s.account.ID
 	}
