@@ -49,6 +49,13 @@ func TestOutboundToAnotherServer(t *testing.T) {
 	if n := b.inbox("bruno@beta.test"); n != 1 {
 		t.Fatalf("bruno has %d messages, want 1", n)
 	}
+	// A signed it with both keys of acme.test, whose records the CLI shows.
+	if n := b.count(`SELECT COUNT(*) FROM blob_meta WHERE CAST(header AS TEXT) LIKE '%DKIM-Signature:%d=acme.test%' AND CAST(header AS TEXT) LIKE '%a=ed25519-sha256%' AND CAST(header AS TEXT) LIKE '%a=rsa-sha256%'`); n != 1 {
+		t.Errorf("bruno's message is not signed with both keys of acme.test")
+	}
+	if out := a.mustRun("domain", "dkim", "acme.test"); strings.Count(out, "._domainkey.acme.test") != 2 || !strings.Contains(out, "k=ed25519") {
+		t.Errorf("domain dkim: %s", out)
+	}
 	// ghost: B refused it at RCPT (550 5.1.1); alice got a DSN saying so.
 	if n := a.count(`SELECT COUNT(*) FROM messages m JOIN mailboxes x ON x.id = m.mailbox_id JOIN blob_meta USING (blob_id) WHERE x.name = 'INBOX' AND subject = 'Undelivered Mail Returned to Sender'`); n != 1 {
 		t.Fatalf("%d DSNs in alice's INBOX, want 1", n)

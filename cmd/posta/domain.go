@@ -14,7 +14,54 @@ func domainCommands() map[string]command {
 		"add":    {"add a domain to a tenant: NAME --tenant T [--alias-of DOMAIN] [--catch-all ADDRESS]", domainAdd},
 		"list":   {"list domains [--tenant T]", domainList},
 		"remove": {"remove a domain that has no addresses left: NAME", domainRemove},
+		"dkim":   {"show a domain's DKIM records to publish: NAME [--rotate | --activate]", domainDKIM},
 	}
+}
+
+// domainDKIM shows the DKIM keys of a domain; --rotate adds new keys to publish first,
+// --activate makes them sign once published.
+func domainDKIM(ctx context.Context, e *env, args []string) error {
+	fs := newFlags("domain dkim")
+	rotate := fs.Bool("rotate", false, "add new keys (pending): publish their records, then --activate")
+	activate := fs.Bool("activate", false, "sign with the pending keys and retire the active ones")
+	asJSON := fs.Bool("json", false, "print as JSON")
+	pos, err := parseFlags(fs, args, 1)
+	if err != nil {
+		return err
+	}
+	if *rotate && *activate {
+		return usagef("domain dkim: --rotate and --activate are two steps, DNS publication between them")
+	}
+	return withDirectory(ctx, e, func(ctx context.Context, srv *server.Server, dir *directory.Service) error {
+		d, err := dir.GetDomain(ctx, pos[0])
+		if err != nil {
+			return err
+		}
+		switch {
+		case *rotate:
+			err = srv.DKIM.Rotate(ctx, d.Name)
+		case *activate:
+			err = srv.DKIM.Activate(ctx, d.Name)
+		default:
+			err = srv.DKIM.Ensure(ctx, d.Name)
+		}
+		if err != nil {
+			return err
+		}
+		recs, err := srv.DKIM.Records(ctx, d.Name)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return writeJSON(e.stdout, recs)
+		}
+		var rows [][]string
+		for _, r := range recs {
+			rows = append(rows, []string{r.Name, r.State, r.Algorithm, r.Value})
+		}
+		table(e.stdout, []string{"NAME (TXT)", "STATE", "ALGORITHM", "VALUE"}, rows)
+		return nil
+	})
 }
 
 func domainAdd(ctx context.Context, e *env, args []string) error {
@@ -30,9 +77,12 @@ func domainAdd(ctx context.Context, e *env, args []string) error {
 	if *tenant == "" {
 		return usagef("domain add: --tenant is required")
 	}
-	return withDirectory(ctx, e, func(ctx context.Context, _ *server.Server, dir *directory.Service) error {
+	return withDirectory(ctx, e, func(ctx context.Context, srv *server.Server, dir *directory.Service) error {
 		d, err := dir.AddDomain(ctx, *tenant, pos[0], directory.DomainOptions{AliasOf: *aliasOf, CatchAll: *catchAll})
 		if err != nil {
+			return err
+		}
+		if err := srv.DKIM.Ensure(ctx, d.Name); err != nil {
 			return err
 		}
 		if *asJSON {

@@ -34,6 +34,11 @@ var (
 	ErrTooLarge         = errors.New("message too large for the recipient")
 )
 
+// Signer signs outgoing mail of a hosted domain with DKIM (internal/dkim).
+type Signer interface {
+	Sign(ctx context.Context, domain string, msg []byte) ([]byte, error)
+}
+
 // Queue takes remote recipients (internal/queue).
 type Queue interface {
 	Enqueue(ctx context.Context, from string, rcpts []string, raw []byte, accountID int64) error
@@ -47,11 +52,38 @@ type Deliverer struct {
 	db       *db.DB
 	hostname string
 	log      *slog.Logger
+	signer   Signer
 }
 
 // New returns a deliverer.
 func New(dir *directory.Service, store *mailstore.Store, q Queue, hostname string, log *slog.Logger) *Deliverer {
 	return &Deliverer{dir: dir, store: store, queue: q, db: store.DB(), hostname: hostname, log: log}
+}
+
+// SetSigner makes outgoing mail of hosted domains DKIM-signed before it is queued.
+func (d *Deliverer) SetSigner(s Signer) { d.signer = s }
+
+// sign prepends DKIM signatures when the message's From domain is hosted here. A failure to
+// sign is logged and the message goes unsigned: delivering it matters more.
+func (d *Deliverer) sign(ctx context.Context, raw []byte) []byte {
+	if d.signer == nil {
+		return raw
+	}
+	h, _ := message.ParseHeader(raw)
+	as := message.ParseAddressList(h.Get("From"))
+	if len(as) == 0 || as[0].Host == "" {
+		return raw
+	}
+	domain := strings.ToLower(as[0].Host)
+	if local, err := d.dir.IsLocalDomain(ctx, domain); err != nil || !local {
+		return raw
+	}
+	sig, err := d.signer.Sign(ctx, domain, raw)
+	if err != nil {
+		d.log.Warn("deliver: DKIM signing", "domain", domain, "err", err)
+		return raw
+	}
+	return append(sig, raw...)
 }
 
 // Envelope is one accepted message.
@@ -275,7 +307,8 @@ func (d *Deliverer) Deliver(ctx context.Context, env *Envelope) ([]error, error)
 		var out bytes.Buffer
 		out.Write(env.Header)
 		out.Write(env.Raw)
-		if err := d.queue.Enqueue(ctx, env.From, p.remote, out.Bytes(), env.AccountID); err != nil {
+		raw := d.sign(ctx, out.Bytes())
+		if err := d.queue.Enqueue(ctx, env.From, p.remote, raw, env.AccountID); err != nil {
 			return nil, err
 		}
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/postamail/posta/internal/db"
 	"github.com/postamail/posta/internal/deliver"
 	"github.com/postamail/posta/internal/directory"
+	"github.com/postamail/posta/internal/dkim"
 	"github.com/postamail/posta/internal/imapserver"
 	"github.com/postamail/posta/internal/mailauth"
 	"github.com/postamail/posta/internal/mailstore"
@@ -57,6 +58,7 @@ type Server struct {
 	IMAP      *imapserver.Server
 	Outbound  *outbound.Runner
 	Resolver  *resolver.Resolver
+	DKIM      *dkim.Store
 	// Web holds the console's sessions and the API's tokens.
 	Web *webauth.Service
 
@@ -102,6 +104,8 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server,
 	}
 	s.Queue = queue.New(s.DB, s.Blobs)
 	s.Deliver = deliver.New(s.Directory, s.Store, s.Queue, cfg.Hostname, log)
+	s.DKIM = dkim.New(s.DB)
+	s.Deliver.SetSigner(s.DKIM)
 	s.Resolver = resolver.New(resolver.Config{Logger: log})
 	s.Outbound = outbound.New(outbound.Config{Hostname: cfg.Hostname, Port: cfg.Outbound.Port, Routes: cfg.Outbound.Routes, Logger: log},
 		s.Queue, s.Resolver, dsnNotifier{s.Deliver})

@@ -1,0 +1,202 @@
+// Package dkim owns the DKIM signing keys of hosted domains: an Ed25519 and an RSA-2048 key per
+// domain (both sign; receivers use what they verify), the TXT records to publish, rotation
+// (new keys published first as pending, then made active while the old ones retire), and
+// signing outgoing messages with the active keys.
+//
+// It stores keys only; the cryptography is mailauth's, and which domains are hosted is the
+// directory's (callers ask it before signing).
+package dkim
+
+import (
+	"context"
+	"crypto"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/postamail/posta/internal/db"
+	"github.com/postamail/posta/internal/mailauth"
+)
+
+// Key states.
+const (
+	Pending = "pending" // published in DNS, not signing yet
+	Active  = "active"
+	Retired = "retired" // kept for the record; no longer signing
+)
+
+// Record is a key as a DNS record to publish.
+type Record struct {
+	Selector  string `json:"selector"`
+	Algorithm string `json:"algorithm"`
+	State     string `json:"state"`
+	Name      string `json:"name"`  // selector._domainkey.domain
+	Value     string `json:"value"` // the TXT record value
+	CreatedAt int64  `json:"created_at"`
+}
+
+// Store keeps the keys.
+type Store struct {
+	db  *db.DB
+	now func() time.Time
+	mu  sync.Mutex // serialises key generation per node
+}
+
+// New returns the store.
+func New(d *db.DB) *Store { return &Store{db: d, now: time.Now} }
+
+func normalize(domain string) string { return strings.ToLower(strings.TrimSuffix(strings.TrimSpace(domain), ".")) }
+
+// generate creates one key pair of each algorithm for domain in the given state.
+func (s *Store) generate(ctx context.Context, domain, state string) error {
+	now := s.now()
+	base := "posta" + now.UTC().Format("20060102")
+	return s.db.WriteTx(ctx, func(tx *db.Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM dkim_keys WHERE domain = ? AND selector LIKE ?`, domain, base+"%").Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			base += fmt.Sprintf("n%d", n/2+1) // a second rotation the same day
+		}
+		for _, alg := range []struct {
+			a      mailauth.DKIMAlgorithm
+			suffix string
+		}{{mailauth.DKIMEd25519, "e"}, {mailauth.DKIMRSA, "r"}} {
+			key, err := mailauth.GenerateDKIMKey(alg.a)
+			if err != nil {
+				return err
+			}
+			pemKey, err := mailauth.MarshalDKIMKey(key)
+			if err != nil {
+				return err
+			}
+			rec, err := mailauth.DKIMRecord(key.Public())
+			if err != nil {
+				return err
+			}
+			algName := "ed25519"
+			if alg.a == mailauth.DKIMRSA {
+				algName = "rsa"
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO dkim_keys (domain, selector, algorithm, private_key, record, state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+				domain, base+alg.suffix, algName, string(pemKey), rec, state, now.UnixMilli()); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Ensure gives a domain its first keys (active) unless it has some.
+func (s *Store) Ensure(ctx context.Context, domain string) error {
+	domain = normalize(domain)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM dkim_keys WHERE domain = ? AND state <> 'retired'`, domain).Scan(&n); err != nil {
+		return fmt.Errorf("dkim: %w", err)
+	}
+	if n > 0 {
+		return nil
+	}
+	if err := s.generate(ctx, domain, Active); err != nil {
+		return fmt.Errorf("dkim: generate keys for %s: %w", domain, err)
+	}
+	return nil
+}
+
+// Records lists a domain's keys, newest first.
+func (s *Store) Records(ctx context.Context, domain string) ([]Record, error) {
+	domain = normalize(domain)
+	rows, err := s.db.QueryContext(ctx, `SELECT selector, algorithm, state, record, created_at FROM dkim_keys WHERE domain = ? ORDER BY id DESC`, domain)
+	if err != nil {
+		return nil, fmt.Errorf("dkim: %w", err)
+	}
+	defer rows.Close()
+	out := []Record{}
+	for rows.Next() {
+		var r Record
+		if err := rows.Scan(&r.Selector, &r.Algorithm, &r.State, &r.Value, &r.CreatedAt); err != nil {
+			return nil, err
+		}
+		r.Name = r.Selector + "._domainkey." + domain
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// ErrPending is returned by Rotate when pending keys wait to be activated.
+var ErrPending = errors.New("dkim: new keys are already pending: publish them, then activate")
+
+// Rotate adds pending keys under new selectors: publish their records, wait for DNS caches,
+// then Activate.
+func (s *Store) Rotate(ctx context.Context, domain string) error {
+	domain = normalize(domain)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM dkim_keys WHERE domain = ? AND state = 'pending'`, domain).Scan(&n); err != nil {
+		return err
+	}
+	if n > 0 {
+		return ErrPending
+	}
+	return s.generate(ctx, domain, Pending)
+}
+
+// ErrNothingPending is returned by Activate without pending keys.
+var ErrNothingPending = errors.New("dkim: no pending keys to activate: rotate first")
+
+// Activate makes the pending keys sign and retires the active ones.
+func (s *Store) Activate(ctx context.Context, domain string) error {
+	domain = normalize(domain)
+	return s.db.WriteTx(ctx, func(tx *db.Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM dkim_keys WHERE domain = ? AND state = 'pending'`, domain).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			return ErrNothingPending
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE dkim_keys SET state = 'retired' WHERE domain = ? AND state = 'active'`, domain); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE dkim_keys SET state = 'active' WHERE domain = ? AND state = 'pending'`, domain)
+		return err
+	})
+}
+
+// Sign returns the DKIM-Signature fields for a message of domain, one per active key (none
+// yet: they are made first).
+func (s *Store) Sign(ctx context.Context, domain string, msg []byte) ([]byte, error) {
+	domain = normalize(domain)
+	if err := s.Ensure(ctx, domain); err != nil {
+		return nil, err
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT selector, private_key FROM dkim_keys WHERE domain = ? AND state = 'active' ORDER BY algorithm`, domain)
+	if err != nil {
+		return nil, fmt.Errorf("dkim: %w", err)
+	}
+	var keys []mailauth.DKIMKey
+	for rows.Next() {
+		var sel, pemKey string
+		if err := rows.Scan(&sel, &pemKey); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		var signer crypto.Signer
+		if signer, err = mailauth.ParseDKIMKey([]byte(pemKey)); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("dkim: key %s of %s: %w", sel, domain, err)
+		}
+		keys = append(keys, mailauth.DKIMKey{Domain: domain, Selector: sel, Signer: signer})
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return mailauth.SignDKIM(strings.NewReader(string(msg)), keys...)
+}
