@@ -93,13 +93,20 @@ func cmdIdle(ctx context.Context, s *session, tag string, p *imapwire.Parser) er
 	if err := s.w.Flush(); err != nil {
 		return errClientGone
 	}
+	s.idleTag = tag // the session's own goroutine waits for DONE (idle)
+	return errAnswered
+}
+
+// idle waits for DONE in the session's goroutine, whose stack stays small: the database work
+// of wake-ups runs in goroutines of their own.
+func (s *session) idle(ctx context.Context, tag string) {
 	s.idleMu.Lock()
 	s.idling = true
 	s.release()
 	pending := s.br != nil // DONE (or more) already buffered
 	s.idleMu.Unlock()
 	s.sub.Notify(func() { go s.idleWake(ctx) })
-	s.idleWake(ctx) // a change may have come before Notify
+	go s.idleWake(ctx) // a change may have come before Notify
 	s.conn.SetReadDeadline(time.Now().Add(authTimeout))
 	var err error
 	if !pending {
@@ -124,12 +131,37 @@ func cmdIdle(ctx context.Context, s *session, tag string, p *imapwire.Parser) er
 			s.untagged("BYE Server shutting down")
 			s.w.Flush()
 		}
-		return errClientGone
+		s.state = loggedOut
+		return
 	}
 	if !strings.EqualFold(string(line), "DONE") {
-		return bad("Expected DONE")
+		s.tagged(tag, "BAD", "", "Expected DONE")
+		return
 	}
-	return nil
+	s.isolated(func() {
+		if err := s.updates(ctx, true); err != nil {
+			s.log.Warn("imap: updates", "err", err)
+		}
+		s.tagged(tag, "OK", "", "IDLE terminated")
+	})
+}
+
+// isolated runs fn in a goroutine of its own and waits for it: database calls grow a
+// goroutine's stack, and the session's goroutine, which spends its life waiting for the
+// client, should not keep that memory.
+func (s *session) isolated(fn func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer func() {
+			if p := recover(); p != nil {
+				s.log.Error("imap: panic", "panic", p)
+				s.state = loggedOut
+			}
+		}()
+		fn()
+	}()
+	<-done
 }
 
 // idleWake sends an idling client what changed.

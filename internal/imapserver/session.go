@@ -56,10 +56,11 @@ type session struct {
 
 	cmd string // the command being run, as its handler may serve several
 
-	in     prefixReader
-	one    [1]byte
-	idleMu sync.Mutex // in IDLE, serialises the session with its wake-ups
-	idling bool
+	in      prefixReader
+	one     [1]byte
+	idleMu  sync.Mutex // in IDLE, serialises the session with its wake-ups
+	idling  bool
+	idleTag string // set by IDLE: the session then waits for DONE
 }
 
 func newSession(s *Server, c net.Conn, implicitTLS bool) *session {
@@ -145,7 +146,11 @@ func (s *session) serve(ctx context.Context) {
 		}
 		s.conn.SetReadDeadline(time.Time{})
 		s.trace("C", cmd)
-		s.run(ctx, cmd)
+		s.isolated(func() { s.run(ctx, cmd) })
+		if tag := s.idleTag; tag != "" {
+			s.idleTag = ""
+			s.idle(ctx, tag)
+		}
 		if err := s.w.Flush(); err != nil {
 			return
 		}
