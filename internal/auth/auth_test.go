@@ -301,3 +301,38 @@ func TestTOTP(t *testing.T) {
 		t.Error("URI")
 	}
 }
+
+func TestVerifyCache(t *testing.T) {
+	h := fastHasher()
+	h.CacheSuccesses(time.Minute, 2)
+	now := time.Now()
+	h.cache.now = func() time.Time { return now }
+	enc, _ := h.HashPassword("correct horse battery")
+	for i := 0; i < 3; i++ {
+		if ok, err := h.Verify(enc, "correct horse battery"); !ok || err != nil {
+			t.Fatalf("verify %d: %v %v", i, ok, err)
+		}
+	}
+	if len(h.cache.m) != 1 {
+		t.Fatalf("%d cache entries", len(h.cache.m))
+	}
+	if ok, _ := h.Verify(enc, "wrong"); ok {
+		t.Fatal("a wrong password passed")
+	}
+	// A new hash of the same password is another entry; an old one does not carry over.
+	enc2, _ := h.HashPassword("correct horse battery")
+	if ok, _ := h.Verify(enc2, "correct horse battery"); !ok {
+		t.Fatal("new hash")
+	}
+	now = now.Add(2 * time.Minute)
+	if h.cache.hit(h.cache.key(enc2, "correct horse battery")) {
+		t.Fatal("an expired entry still hits")
+	}
+	h.Verify(enc, "correct horse battery")
+	h.Verify(enc2, "correct horse battery")
+	enc3, _ := h.HashPassword("x")
+	h.Verify(enc3, "x")
+	if len(h.cache.m) > 2 {
+		t.Fatalf("cache over its bound: %d", len(h.cache.m))
+	}
+}

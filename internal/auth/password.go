@@ -15,6 +15,8 @@ import (
 	"math/big"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 	"unicode"
 
 	"golang.org/x/crypto/argon2"
@@ -49,6 +51,7 @@ type Hasher struct {
 	// recommends at least 4096).
 	SCRAMIterations int
 	dummy           string
+	cache           *verifyCache
 }
 
 // NewHasher returns a hasher with p.
@@ -56,6 +59,59 @@ func NewHasher(p Params) *Hasher {
 	h := &Hasher{Params: p, SCRAMIterations: 4096}
 	h.dummy, _ = h.HashPassword("posta-dummy-password")
 	return h
+}
+
+// CacheSuccesses makes Verify remember successful verifications for ttl (at most max of
+// them): mail clients log in again and again, sometimes over several connections at once, and
+// each argon2id verification costs tens of milliseconds and its memory parameter in RAM. An
+// entry is keyed by a salted SHA-256 of the stored hash and the password, so a changed
+// password (a new stored hash) never matches an old entry, and nothing in memory is the
+// password or enough to log in elsewhere.
+func (h *Hasher) CacheSuccesses(ttl time.Duration, max int) {
+	salt := make([]byte, 32)
+	rand.Read(salt)
+	h.cache = &verifyCache{ttl: ttl, max: max, salt: salt, m: map[[32]byte]time.Time{}, now: time.Now}
+}
+
+type verifyCache struct {
+	mu   sync.Mutex
+	ttl  time.Duration
+	max  int
+	salt []byte
+	m    map[[32]byte]time.Time
+	now  func() time.Time
+}
+
+func (c *verifyCache) key(hash, pw string) [32]byte {
+	m := sha256.New()
+	m.Write(c.salt)
+	m.Write([]byte(hash))
+	m.Write([]byte{0})
+	m.Write([]byte(pw))
+	var k [32]byte
+	copy(k[:], m.Sum(nil))
+	return k
+}
+
+func (c *verifyCache) hit(k [32]byte) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	exp, ok := c.m[k]
+	return ok && c.now().Before(exp)
+}
+
+func (c *verifyCache) put(k [32]byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) >= c.max {
+		now := c.now()
+		for kk, exp := range c.m {
+			if now.After(exp) || len(c.m) >= c.max {
+				delete(c.m, kk)
+			}
+		}
+	}
+	c.m[k] = c.now().Add(c.ttl)
 }
 
 // HashPassword returns the PHC string of pw: $argon2id$v=19$m=..,t=..,p=..$salt$hash.
@@ -205,9 +261,18 @@ func (h *Hasher) Hash(pw string) (hash, scram string, err error) {
 	return hash, c.String(), nil
 }
 
-// Verify reports whether pw matches hash.
+// Verify reports whether pw matches hash (from the cache of successes when it is on).
 func (h *Hasher) Verify(hash, pw string) (bool, error) {
+	var k [32]byte
+	if h.cache != nil {
+		if k = h.cache.key(hash, pw); h.cache.hit(k) {
+			return true, nil
+		}
+	}
 	ok, _, err := h.VerifyPassword(hash, pw)
+	if ok && err == nil && h.cache != nil {
+		h.cache.put(k)
+	}
 	return ok, err
 }
 

@@ -89,6 +89,7 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server,
 	}
 	s.Store = mailstore.New(s.DB, s.Blobs, s.Bus, mailstore.Options{Logger: log})
 	s.Hasher = auth.NewHasher(auth.DefaultParams())
+	s.Hasher.CacheSuccesses(10*time.Minute, 10000)
 	s.Directory = directory.New(s.DB, s.Hasher, directory.Options{
 		DefaultMaxMessageSize: cfg.Limits.MaxMessageSize,
 		OnAccountCreated:      mailstore.CreateDefaultMailboxes,
