@@ -1,10 +1,14 @@
 package imapserver
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"net"
+	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -82,5 +86,58 @@ func BenchmarkSearchFrom(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		c.ok(`UID SEARCH FROM "s7@example.org"`)
+	}
+}
+
+// BenchmarkIdleConnections reports what an idle session costs the server: heap and goroutine
+// stacks after a collection, per connection, with 1000 clients logged in, the 5000-message
+// INBOX selected and IDLE running.
+func BenchmarkIdleConnections(b *testing.B) {
+	var lim syscall.Rlimit
+	syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim)
+	if lim.Cur < 4096 {
+		lim.Cur = min(lim.Max, 8192)
+		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
+	}
+	e, _ := benchMailbox(b, 5000)
+	const n = 1000
+	inUse := func() uint64 {
+		runtime.GC()
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapInuse + m.StackInuse
+	}
+	for i := 0; i < b.N; i++ {
+		before := inUse()
+		conns := make([]net.Conn, 0, n)
+		for j := 0; j < n; j++ {
+			c, err := net.Dial("tcp", e.addr)
+			if err != nil {
+				b.Fatal(err)
+			}
+			r := bufio.NewReader(c)
+			r.ReadString('\n')
+			fmt.Fprintf(c, "a LOGIN mario@x.test %s\r\nb SELECT INBOX\r\nc IDLE\r\n", pass)
+			for {
+				l, err := r.ReadString('\n')
+				if err != nil {
+					b.Fatal(err)
+				}
+				if strings.HasPrefix(l, "+ ") {
+					break
+				}
+			}
+			conns = append(conns, c)
+		}
+		time.Sleep(200 * time.Millisecond)
+		after := inUse()
+		// The client side's own buffers are in the same process: each bufio.Reader above is
+		// 4 KiB, subtracted here.
+		per := (float64(after) - float64(before)) / n
+		b.ReportMetric(per-4096, "B/idle-conn")
+		for _, c := range conns {
+			c.Close()
+		}
 	}
 }
