@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/postamail/posta/internal/blob"
@@ -84,13 +85,24 @@ type DeliveryResult struct {
 // pays for one fsync, not one per message. It returns an error only when nothing could be
 // queued; per-delivery failures are in the results.
 func (s *Store) DeliverMany(ctx context.Context, ds []*Delivery) ([]DeliveryResult, error) {
+	// Blobs are written (and fsync'd) in parallel: one APPEND of many messages waits for the
+	// slowest disk write, not for their sum.
 	reqs := make([]*commitReq, len(ds))
+	errs := make([]error, len(ds))
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
 	for i, d := range ds {
-		r, err := s.prepare(ctx, d)
-		if err != nil {
-			return nil, err
-		}
-		reqs[i] = r
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			reqs[i], errs[i] = s.prepare(ctx, d)
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	s.closeMu.RLock()
 	if s.closed {
