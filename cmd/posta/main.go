@@ -57,6 +57,9 @@ func nouns() map[string]map[string]command {
 		"admin":   adminCommands(),
 		"token":   tokenCommands(),
 		"queue":   queueCommands(),
+
+		"provision": provisionCommands(),
+		"billing":   billingCommands(),
 	}
 }
 

@@ -20,7 +20,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/postamail/posta/internal/billing"
 	"github.com/postamail/posta/internal/directory"
+	"github.com/postamail/posta/internal/provision"
 	"github.com/postamail/posta/internal/queue"
 	"github.com/postamail/posta/internal/webauth"
 )
@@ -29,6 +31,11 @@ import (
 type Options struct {
 	Hostname string // the mail server's name, for the DNS records of domains
 	Logger   *slog.Logger
+	// Billing serves /billing (pay-per-use credit); nil: those routes answer 503.
+	Billing *billing.Service
+	// Provision serves bulk provisioning (with welcome messages); nil: provisioning without
+	// welcome messages.
+	Provision *provision.Service
 }
 
 // API serves /api/v1.
@@ -51,6 +58,10 @@ type route struct {
 	status       int  // success status
 	query        []string
 	fn           func(w http.ResponseWriter, r *http.Request) (any, error)
+	// bodyTypes are the media types of a body that is a file, not JSON; files are those of a
+	// response that is a file; maxBody raises the 1 MB limit of request bodies.
+	bodyTypes, files []string
+	maxBody          int64
 }
 
 // New returns the API handler, to be mounted at /api/v1/.
@@ -59,7 +70,7 @@ func New(dir *directory.Service, web *webauth.Service, q *queue.Queue, opts Opti
 		opts.Logger = slog.Default()
 	}
 	a := &API{dir: dir, web: web, queue: q, opts: opts, mux: http.NewServeMux()}
-	a.routes = a.table()
+	a.routes = append(a.table(), a.provisionRoutes()...)
 	for i := range a.routes {
 		rt := &a.routes[i]
 		a.mux.HandleFunc(rt.method+" /api/v1"+rt.path, func(w http.ResponseWriter, r *http.Request) { a.serve(w, r, rt) })
@@ -78,7 +89,11 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) serve(w http.ResponseWriter, r *http.Request, rt *route) {
-	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+	limit := int64(1 << 20)
+	if rt.maxBody > 0 {
+		limit = rt.maxBody
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, limit)
 	if !rt.public {
 		actor, _, err := a.web.Authenticate(r)
 		if err != nil {
@@ -90,6 +105,14 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request, rt *route) {
 	v, err := rt.fn(w, r)
 	if err != nil {
 		a.fail(w, r, err)
+		return
+	}
+	if f, ok := v.(*file); ok {
+		f.write(w)
+		return
+	}
+	if rp, ok := v.(*reply); ok {
+		rp.respond(w)
 		return
 	}
 	if rt.resp == nil {
@@ -133,6 +156,12 @@ var statusOf = map[string]int{
 	"domain-in-use":         http.StatusConflict,
 	"tenant-suspended":      http.StatusConflict,
 	"invalid-credentials":   http.StatusUnauthorized,
+	"insufficient-credit":   http.StatusPaymentRequired,
+	"duplicate-reference":   http.StatusConflict,
+	"charge-run-busy":       http.StatusConflict,
+	"invalid-signature":     http.StatusUnauthorized,
+	"webhook-disabled":      http.StatusServiceUnavailable,
+	"billing-disabled":      http.StatusServiceUnavailable,
 }
 
 func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {

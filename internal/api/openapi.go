@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"net/http"
 	"reflect"
 	"regexp"
@@ -40,9 +41,22 @@ func (a *API) Document() map[string]any {
 			op["requestBody"] = map[string]any{"required": true, "content": map[string]any{
 				"application/json": map[string]any{"schema": schemaOf(reflect.TypeOf(rt.body), schemas)}}}
 		}
+		binary := func(types []string) map[string]any {
+			c := map[string]any{}
+			for _, t := range types {
+				c[t] = map[string]any{"schema": map[string]any{"type": "string", "format": "binary"}}
+			}
+			return c
+		}
+		if rt.bodyTypes != nil {
+			op["requestBody"] = map[string]any{"required": true, "content": binary(rt.bodyTypes)}
+		}
 		resp := map[string]any{"description": http.StatusText(rt.status)}
 		if rt.resp != nil {
 			resp["content"] = map[string]any{"application/json": map[string]any{"schema": schemaOf(reflect.TypeOf(rt.resp), schemas)}}
+		}
+		if rt.files != nil {
+			resp["content"] = binary(rt.files)
 		}
 		op["responses"] = map[string]any{
 			strconv.Itoa(rt.status): resp,
@@ -80,6 +94,8 @@ func (a *API) Document() map[string]any {
 
 var timeType = reflect.TypeOf(time.Time{})
 
+var jsonMarshaler = reflect.TypeOf((*json.Marshaler)(nil)).Elem()
+
 // schemaOf describes a Go type as a JSON Schema; named struct types go to components.
 func schemaOf(t reflect.Type, schemas map[string]any) map[string]any {
 	for t.Kind() == reflect.Pointer {
@@ -88,6 +104,8 @@ func schemaOf(t reflect.Type, schemas map[string]any) map[string]any {
 	switch {
 	case t == timeType:
 		return map[string]any{"type": "string", "format": "date-time"}
+	case t.Kind() != reflect.Struct && t.Implements(jsonMarshaler):
+		return map[string]any{"type": "string"} // decimal amounts and dates written as strings
 	case t.Kind() == reflect.Struct:
 		name := t.Name()
 		if name == "" {

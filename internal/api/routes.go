@@ -145,7 +145,7 @@ func (a *API) table() []route {
 		admin    = &directory.Admin{}
 		sessionV = &sessionInfo{}
 	)
-	return []route{
+	return append([]route{
 		{method: "GET", path: "/openapi.json", summary: "This document", tag: "meta", public: true, resp: map[string]any{}, status: 200, fn: a.openAPI},
 		{method: "POST", path: "/session", summary: "Log in (sets the session cookie; send the returned csrf value as X-CSRF-Token with every change)", tag: "session", public: true, body: loginRequest{}, resp: sessionV, status: 200, fn: a.login},
 		{method: "GET", path: "/session", summary: "Who am I", tag: "session", resp: sessionV, status: 200, fn: a.whoami},
@@ -211,7 +211,7 @@ func (a *API) table() []route {
 		{method: "GET", path: "/trace", summary: "What happened to a message (Message-ID) or an address sent out", tag: "queue", query: []string{"q"}, resp: []queue.TraceEntry{}, status: 200, fn: a.trace},
 
 		{method: "GET", path: "/audit", summary: "Recent changes, newest first", tag: "audit", query: []string{"tenant", "limit"}, resp: []directory.AuditEntry{}, status: 200, fn: a.audit},
-	}
+	}, a.billingRoutes()...)
 }
 
 func (a *API) login(w http.ResponseWriter, r *http.Request) (any, error) {

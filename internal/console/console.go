@@ -29,7 +29,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/postamail/posta/internal/autoconfig"
+	"github.com/postamail/posta/internal/billing"
 	"github.com/postamail/posta/internal/directory"
+	"github.com/postamail/posta/internal/provision"
 	"github.com/postamail/posta/internal/webauth"
 )
 
@@ -57,6 +60,13 @@ type Options struct {
 	LookupTimeout time.Duration
 	// Now returns the current time (tests); default time.Now.
 	Now func() time.Time
+	// Provision serves bulk provisioning (with welcome messages); nil: provisioning without
+	// welcome messages.
+	Provision *provision.Service
+	// Client are the mail servers and ports of this node, for the Apple profile of users.
+	Client autoconfig.Settings
+	// Billing serves the credit pages (/billing); nil: they do not exist.
+	Billing *billing.Service
 }
 
 // Console is the console's HTTP handler.
@@ -175,7 +185,7 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cross-Origin-Resource-Policy", "same-origin")
 	h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()")
 	if r.Body != nil {
-		r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+		r.Body = http.MaxBytesReader(w, r.Body, bodyLimit(r))
 	}
 	c.mux.ServeHTTP(w, r)
 }
@@ -242,6 +252,9 @@ func (c *Console) routes() {
 
 	m.Handle("GET /cos", c.admin(c.cosPage))
 	m.Handle("POST /cos", c.admin(c.cosCreate))
+	c.provisionRoutes(m)
+
+	c.billingRoutes(m)
 
 	m.Handle("GET /admins", c.admin(c.admins))
 	m.Handle("POST /admins", c.admin(c.adminCreate))
@@ -388,10 +401,12 @@ type view struct {
 	Path      string
 	Hostname  string
 	Data      any
+	// Billing: the credit pages exist.
+	Billing bool
 }
 
 func (c *Console) bareView(r *http.Request) *view {
-	return &view{L: langFor(r), Path: r.URL.RequestURI(), Hostname: c.opts.Hostname}
+	return &view{L: langFor(r), Path: r.URL.RequestURI(), Hostname: c.opts.Hostname, Billing: c.opts.Billing != nil}
 }
 
 func (c *Console) newView(w http.ResponseWriter, r *http.Request, actor directory.Actor, csrf string) *view {

@@ -154,6 +154,9 @@ func (s *Service) CreateAccount(ctx context.Context, spec AccountSpec) (*Account
 		if err := checkCap(ctx, tx, t, c); err != nil {
 			return err
 		}
+		if err := s.checkCredit(ctx, t.ID, 0, c.ID); err != nil {
+			return err
+		}
 		now := s.now()
 		id, err = tx.InsertID(ctx, `INSERT INTO accounts (tenant_id, domain_id, address, password_hash, scram, display_name, cos_id, status, created_at, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, t.ID, d.ID, address, hash, scram, spec.DisplayName, c.ID, status, now, now)
@@ -180,6 +183,14 @@ func (s *Service) CreateAccount(ctx context.Context, spec AccountSpec) (*Account
 		return nil, err
 	}
 	return getAccount(ctx, s.db, strconv.FormatInt(id, 10))
+}
+
+// checkCredit asks the credit gate, when there is one, whether the tenant may add the service.
+func (s *Service) checkCredit(ctx context.Context, tenantID, fromCOS, toCOS int64) error {
+	if s.opts.Credit == nil {
+		return nil
+	}
+	return s.opts.Credit.CheckCredit(ctx, tenantID, fromCOS, toCOS)
 }
 
 // addressFree refuses an address used by an account, alias or list (checked before the insert so
@@ -354,6 +365,11 @@ func (s *Service) PreviewCOSChange(ctx context.Context, account, cos string) (*C
 		if err := checkCOSChange(ctx, tx, acc, c); err != nil {
 			return err
 		}
+		if c.ID != acc.COSID {
+			if err := s.checkCredit(ctx, acc.TenantID, acc.COSID, c.ID); err != nil {
+				return err
+			}
+		}
 		return errPreviewDone
 	})
 	if !errors.Is(err, errPreviewDone) {
@@ -432,6 +448,9 @@ func (s *Service) UpdateAccount(ctx context.Context, account string, u AccountUp
 				if err := checkCap(ctx, tx, t, c); err != nil {
 					return err
 				}
+				if err := s.checkCredit(ctx, cur.TenantID, 0, cur.COSID); err != nil {
+					return err
+				}
 			}
 			sets, args = append(sets, "status = ?"), append(args, *u.Status)
 		}
@@ -444,12 +463,19 @@ func (s *Service) UpdateAccount(ctx context.Context, account string, u AccountUp
 				if err := checkCOSChange(ctx, tx, cur, c); err != nil {
 					return err
 				}
-				now := s.now()
-				if _, err := tx.ExecContext(ctx, `UPDATE account_cos_history SET to_ms = ? WHERE account_id = ? AND to_ms IS NULL`, now, cur.ID); err != nil {
-					return err
-				}
-				if _, err := tx.ExecContext(ctx, `INSERT INTO account_cos_history (account_id, tenant_id, cos_id, from_ms) VALUES (?, ?, ?, ?)`, cur.ID, cur.TenantID, c.ID, now); err != nil {
-					return err
+				// A closed account has no open history row: it gets one in its new class when
+				// it is re-opened (below), so that billing never charges it while closed.
+				if cur.Status != StatusClosed {
+					if err := s.checkCredit(ctx, cur.TenantID, cur.COSID, c.ID); err != nil {
+						return err
+					}
+					now := s.now()
+					if _, err := tx.ExecContext(ctx, `UPDATE account_cos_history SET to_ms = ? WHERE account_id = ? AND to_ms IS NULL`, now, cur.ID); err != nil {
+						return err
+					}
+					if _, err := tx.ExecContext(ctx, `INSERT INTO account_cos_history (account_id, tenant_id, cos_id, from_ms) VALUES (?, ?, ?, ?)`, cur.ID, cur.TenantID, c.ID, now); err != nil {
+						return err
+					}
 				}
 				sets, args = append(sets, "cos_id = ?"), append(args, c.ID)
 			}

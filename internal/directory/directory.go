@@ -35,8 +35,22 @@ type Options struct {
 	// OnAccountCreated runs inside the transaction that creates an account (the mailstore
 	// creates the default mailboxes there).
 	OnAccountCreated func(ctx context.Context, tx *db.Tx, accountID int64) error
+	// OnAccountsCreated, when set, replaces OnAccountCreated for the accounts a batch creates
+	// (bulk provisioning), in a few statements for many accounts.
+	OnAccountsCreated func(ctx context.Context, tx *db.Tx, accountIDs []int64) error
+	// Credit, when set, is asked inside the transaction before an account is created or
+	// re-opened (fromCOS 0) or moved to another class of service; its refusal (kind
+	// "insufficient-credit") stops the change. internal/billing implements it for pay-per-use
+	// tenants out of credit; it must only read.
+	Credit CreditChecker
 	// Clock returns the current time (tests); default time.Now.
 	Clock func() time.Time
+}
+
+// CreditChecker decides whether a tenant may add a charged service: an account of toCOS, or a
+// move from fromCOS to toCOS.
+type CreditChecker interface {
+	CheckCredit(ctx context.Context, tenantID, fromCOS, toCOS int64) error
 }
 
 // Service is the directory.

@@ -42,6 +42,7 @@ var (
 	ErrListLoop           = &Error{Kind: "list-loop"}
 	ErrDomainInUse        = &Error{Kind: "domain-in-use"}
 	ErrTenantSuspended    = &Error{Kind: "tenant-suspended"}
+	ErrInsufficientCredit = &Error{Kind: "insufficient-credit"}
 	ErrInvalidCredentials = &Error{Kind: "invalid-credentials", Msg: "invalid credentials"}
 )
 

@@ -47,7 +47,9 @@ type Store struct {
 // New returns the store.
 func New(d *db.DB) *Store { return &Store{db: d, now: time.Now} }
 
-func normalize(domain string) string { return strings.ToLower(strings.TrimSuffix(strings.TrimSpace(domain), ".")) }
+func normalize(domain string) string {
+	return strings.ToLower(strings.TrimSuffix(strings.TrimSpace(domain), "."))
+}
 
 // generate creates one key pair of each algorithm for domain in the given state.
 func (s *Store) generate(ctx context.Context, domain, state string) error {

@@ -139,7 +139,6 @@ type fixture struct {
 	q     *queue.Queue
 	d     *db.DB
 	r     *outbound.Runner
-	rc    *receiver
 	dsn   *dsnBox
 	now   time.Time
 	nowMu sync.Mutex

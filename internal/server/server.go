@@ -17,6 +17,8 @@ import (
 
 	"github.com/postamail/posta/internal/api"
 	"github.com/postamail/posta/internal/auth"
+	"github.com/postamail/posta/internal/autoconfig"
+	"github.com/postamail/posta/internal/billing"
 	"github.com/postamail/posta/internal/blob"
 	"github.com/postamail/posta/internal/certs"
 	"github.com/postamail/posta/internal/changes"
@@ -32,6 +34,7 @@ import (
 	"github.com/postamail/posta/internal/observe"
 	"github.com/postamail/posta/internal/outbound"
 	"github.com/postamail/posta/internal/pop3server"
+	"github.com/postamail/posta/internal/provision"
 	"github.com/postamail/posta/internal/queue"
 	"github.com/postamail/posta/internal/resolver"
 	"github.com/postamail/posta/internal/smtpserver"
@@ -59,6 +62,8 @@ type Server struct {
 	Outbound  *outbound.Runner
 	Resolver  *resolver.Resolver
 	DKIM      *dkim.Store
+	// Billing is pay-per-use billing: price list, wallets, ledger, daily charge run.
+	Billing *billing.Service
 	// Web holds the console's sessions and the API's tokens.
 	Web *webauth.Service
 
@@ -93,6 +98,8 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server,
 	s.Directory = directory.New(s.DB, s.Hasher, directory.Options{
 		DefaultMaxMessageSize: cfg.Limits.MaxMessageSize,
 		OnAccountCreated:      mailstore.CreateDefaultMailboxes,
+		OnAccountsCreated:     mailstore.CreateDefaultMailboxesMany,
+		Credit:                billing.NewGate(s.DB, nil),
 	})
 	if err := s.Directory.SeedStandardCOS(directory.WithActor(ctx, directory.SystemActor("posta"))); err != nil {
 		return nil, fmt.Errorf("seed classes of service: %w", err)
@@ -105,6 +112,7 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server,
 	}
 	s.Queue = queue.New(s.DB, s.Blobs)
 	s.Deliver = deliver.New(s.Directory, s.Store, s.Queue, cfg.Hostname, log)
+	s.Billing = billing.New(s.DB, s.Directory, billing.Options{Hostname: cfg.Hostname, Logger: log, Notify: dsnNotifier{s.Deliver}.Notify})
 	s.DKIM = dkim.New(s.DB)
 	s.Deliver.SetSigner(s.DKIM)
 	s.Resolver = resolver.New(resolver.Config{Logger: log})
@@ -190,6 +198,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	go s.sweepLoop(ctx)
 	go s.Outbound.Run(ctx)
+	go s.Billing.Loop(ctx, time.Hour)
 	errc := make(chan error, len(all))
 	var wg sync.WaitGroup
 	for _, b := range all {
@@ -326,6 +335,7 @@ func (s *Server) httpHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.handleHealth)
 	mux.Handle("GET /metrics", s.Metrics.Handler())
+	autoconfig.New(autoconfig.FromConfig(s.Config), s.Directory, s.Log).Register(mux)
 	return mux
 }
 
@@ -336,8 +346,10 @@ func (s *Server) httpsHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.handleHealth)
 	mux.Handle("GET /metrics", s.Metrics.Handler())
-	mux.Handle("/api/", api.New(s.Directory, s.Web, s.Queue, api.Options{Hostname: s.Config.Hostname, Logger: s.Log}))
-	mux.Handle("/", console.New(s.Directory, s.Web, console.Options{Hostname: s.Config.Hostname, Logger: s.Log}))
+	autoconfig.New(autoconfig.FromConfig(s.Config), s.Directory, s.Log).Register(mux)
+	prov := provision.New(s.Directory, provision.Options{Sender: s.Deliver, Client: autoconfig.FromConfig(s.Config), Logger: s.Log})
+	mux.Handle("/api/", api.New(s.Directory, s.Web, s.Queue, api.Options{Hostname: s.Config.Hostname, Logger: s.Log, Provision: prov, Billing: s.Billing}))
+	mux.Handle("/", console.New(s.Directory, s.Web, console.Options{Hostname: s.Config.Hostname, Logger: s.Log, Provision: prov, Client: autoconfig.FromConfig(s.Config), Billing: s.Billing}))
 	return mux
 }
 

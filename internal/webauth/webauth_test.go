@@ -19,10 +19,9 @@ import (
 const pw = "Provider-Password-42"
 
 type env struct {
-	dir   *directory.Service
-	web   *webauth.Service
-	now   time.Time
-	admin directory.Actor
+	dir *directory.Service
+	web *webauth.Service
+	now time.Time
 }
 
 func setup(t *testing.T, d *db.DB) *env {

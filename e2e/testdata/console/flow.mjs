@@ -159,6 +159,15 @@ try {
   await page.goto(`${base}/lang/en?next=/`);
   step('browse');
 
+  // The credit page: the consumption chart is server-rendered SVG (no script, no inline style).
+  await Promise.all([page.waitForURL(/\/billing\/tenants\/\d+$/), page.click('nav.sidebar a[href="/billing"]')]);
+  check(await page.locator('[data-test=charts] svg.chart').first().isVisible(), 'consumption chart shown');
+  const bars = await page.locator('[data-test=charts] svg.chart rect').count();
+  check(bars >= 30, `consumption chart bars: ${bars}`);
+  check(await page.locator('[data-test=usage]').isVisible(), 'consumption table');
+  await shot('credit');
+  step('credit chart', bars);
+
   // The same console on a phone.
   await page.setViewportSize({ width: 390, height: 844 });
   await page.goto(accountURL);
