@@ -128,6 +128,7 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server,
 		Metrics:           s.Metrics,
 		Inbound:           &mailauth.Inbound{Resolver: mailauth.FromResolver(s.Resolver), AuthservID: cfg.Hostname},
 		RejectDMARC:       true,
+		Suspended:         s.Billing.SendingSuspended,
 	}, s.Directory, s.Deliver, s.Throttle)
 	s.POP3 = pop3server.New(pop3server.Config{
 		Hostname:          cfg.Hostname,

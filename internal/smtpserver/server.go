@@ -62,6 +62,9 @@ type Config struct {
 	// CheckLoopback runs the inbound checks on loopback clients too (tests); otherwise a
 	// local client is trusted, as the local MTA.
 	CheckLoopback bool
+	// Suspended, when set, reports whether a tenant's sending is suspended (pay-per-use
+	// tenants out of credit, when the provider chose so).
+	Suspended func(ctx context.Context, tenantID int64) (bool, error)
 }
 
 // Server is the SMTP service; one Server serves every SMTP listener.

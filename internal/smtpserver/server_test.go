@@ -90,6 +90,12 @@ func setup(tb testing.TB) *testEnv {
 		_, err = dir.CreateAccount(ctx, directory.AccountSpec{Address: a, Password: testPW, COS: "Business Mail 100 MB"})
 		must(err)
 	}
+	broke, err := dir.CreateTenant(ctx, directory.TenantSpec{Name: "broke", ContactEmail: "c@broke.test", Contract: "payg"})
+	must(err)
+	_, err = dir.AddDomain(ctx, "broke", "broke.test", directory.DomainOptions{})
+	must(err)
+	_, err = dir.CreateAccount(ctx, directory.AccountSpec{Address: "poor@broke.test", Password: testPW, COS: "Business Mail 100 MB"})
+	must(err)
 	_, err = dir.CreateCOS(ctx, directory.COSSpec{Name: "Limited", ServiceType: "custom", QuotaMB: 100, Features: []string{"mail"}, SendPerDay: 2, RecipientsPerMessage: 2})
 	must(err)
 	_, err = dir.CreateAccount(ctx, directory.AccountSpec{Address: "lim@x.test", Password: testPW, COS: "Limited"})
@@ -101,7 +107,8 @@ func setup(tb testing.TB) *testEnv {
 		"shady.test": {"v=spf1 -all"}, "_dmarc.shady.test": {"v=DMARC1; p=quarantine"},
 	}
 	srv := New(Config{Hostname: "mx.test", MaxMessageSize: 100000, MaxRecipients: 5, AllowInsecureAuth: true, Logger: log,
-		Inbound: &mailauth.Inbound{Resolver: dns, AuthservID: "mx.test"}, RejectDMARC: true, CheckLoopback: true},
+		Inbound: &mailauth.Inbound{Resolver: dns, AuthservID: "mx.test"}, RejectDMARC: true, CheckLoopback: true,
+		Suspended: func(_ context.Context, tenantID int64) (bool, error) { return tenantID == broke.ID, nil }},
 		dir, dl, auth.NewThrottle(auth.ThrottleConfig{}, nil))
 	e := &testEnv{store: st, dir: dir}
 	for _, m := range []struct {
@@ -210,6 +217,8 @@ func TestSessions(t *testing.T) {
 			[]string{"", "", "", `^354 `, `^250 `}},
 		{"SPF and DMARC pass", false, []string{"EHLO c", "MAIL FROM:<a@good.test>", "RCPT TO:<mario@x.test>", "DATA", "From: <a@good.test>\r\nSubject: good\r\nAuthentication-Results: mx.test; spf=pass forged\r\n\r\nx\r\n."},
 			[]string{"", "", "", `^354 `, `^250 `}},
+		{"sending suspended for lack of credit", true, []string{"EHLO c", "AUTH PLAIN " + plain("poor@broke.test", testPW), "MAIL FROM:<poor@broke.test>"},
+			[]string{"", `^235 `, `^550 5\.7\.1 Sending is suspended`}},
 		{"submission delivers", true, []string{"EHLO c", "AUTH PLAIN " + plain("mario@x.test", testPW), "MAIL FROM:<mario@x.test>", "RCPT TO:<mario@x.test>", "DATA", body(100)},
 			[]string{"", `^235 `, `^250 `, `^250 `, `^354 `, `^250 2\.0\.0 `}},
 	}

@@ -167,6 +167,14 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	if s.account != nil && !s.mayUseSender(from) {
 		return errNotYourAddress(from)
 	}
+	if s.account != nil && s.s.cfg.Suspended != nil {
+		if off, err := s.s.cfg.Suspended(s.ctx(), s.account.TenantID); err != nil {
+			return errTemporary
+		} else if off {
+			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1},
+				Message: "Sending is suspended: the account's organisation has run out of credit"}
+		}
+	}
 	if s.account != nil && s.account.SendPerDay > 0 {
 		sent, _, err := s.s.dir.SentToday(s.ctx(), s.account.ID)
 		if err != nil {
