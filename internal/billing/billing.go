@@ -48,9 +48,9 @@
 // balance reaches zero: each once per crossing (a recharge re-arms them). From the day the
 // balance reaches zero a grace period runs (grace_days, default 7); after it the directory's
 // credit gate refuses new accounts, re-opened accounts and moves to a dearer class of service
-// with the refusal "insufficient-credit". The suspend_sending setting is recorded and reported
-// by SendingSuspended for the submission server to consult; nothing is ever deleted for lack
-// of credit.
+// with the refusal "insufficient-credit". With the suspend_sending setting, the submission
+// server also refuses the tenant's senders after the grace period (SendingSuspended); nothing
+// is ever deleted for lack of credit.
 //
 // # Authorisation
 //
