@@ -21,6 +21,7 @@ import (
 	"strings"
 
 	"github.com/postamail/posta/internal/billing"
+	"github.com/postamail/posta/internal/console"
 	"github.com/postamail/posta/internal/directory"
 	"github.com/postamail/posta/internal/provision"
 	"github.com/postamail/posta/internal/queue"
@@ -36,6 +37,10 @@ type Options struct {
 	// Provision serves bulk provisioning (with welcome messages); nil: provisioning without
 	// welcome messages.
 	Provision *provision.Service
+	// DKIM gives domains their DKIM keys for the DNS records; nil: DKIM shown as pending.
+	DKIM console.DKIMKeys
+	// Resolver checks whether records are live (?check=1); default net.DefaultResolver.
+	Resolver console.Resolver
 }
 
 // API serves /api/v1.

@@ -77,6 +77,17 @@ func setup(t *testing.T, d *db.DB) *fixture {
 	return &fixture{t: t, srv: srv, dir: dir, api: a, q: q}
 }
 
+// with is f served by an API made with opts (Hostname and Logger filled in) and a fresh
+// webauth service on the same database.
+func (f *fixture) with(d *db.DB, opts api.Options) *fixture {
+	opts.Hostname, opts.Logger = "mail.provider.test", slog.New(slog.NewTextHandler(io.Discard, nil))
+	web := webauth.New(d, f.dir, auth.NewThrottle(auth.ThrottleConfig{FreeAttempts: 100}, nil), webauth.Options{})
+	a := api.New(f.dir, web, f.q, opts)
+	srv := httptest.NewTLSServer(a)
+	f.t.Cleanup(srv.Close)
+	return &fixture{t: f.t, srv: srv, dir: f.dir, api: a, q: f.q}
+}
+
 // session is a logged-in console client.
 type session struct {
 	f      *fixture

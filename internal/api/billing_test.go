@@ -5,16 +5,13 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/postamail/posta/internal/api"
-	"github.com/postamail/posta/internal/auth"
 	"github.com/postamail/posta/internal/billing"
 	"github.com/postamail/posta/internal/db"
 	"github.com/postamail/posta/internal/db/dbtest"
-	"github.com/postamail/posta/internal/webauth"
 )
 
 // TestBilling runs the billing routes as every role: the provider may do everything, a tenant
@@ -24,11 +21,7 @@ func TestBilling(t *testing.T) {
 	dbtest.ForEach(t, func(t *testing.T, d *db.DB) {
 		base := setup(t, d)
 		bill := billing.New(d, base.dir, billing.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-		web := webauth.New(d, base.dir, auth.NewThrottle(auth.ThrottleConfig{FreeAttempts: 100}, nil), webauth.Options{})
-		a := api.New(base.dir, web, base.q, api.Options{Hostname: "mail.provider.test", Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Billing: bill})
-		srv := httptest.NewTLSServer(a)
-		t.Cleanup(srv.Close)
-		f := &fixture{t: t, srv: srv, dir: base.dir, api: a, q: base.q}
+		f := base.with(d, api.Options{Billing: bill})
 		roles := []string{"boss@provider.test", "admin@rossi.it", "dom@rossi.it", "admin@bianchi.it", "mario@rossi.it"}
 		s := map[string]*session{}
 		for _, r := range roles {
@@ -95,12 +88,12 @@ func TestBilling(t *testing.T) {
 		}
 		pay := `{"tenant":"Bianchi SpA","amount_eur":"5","reference":"psp_42"}`
 		post := func(body, sig string) (int, string) {
-			req, _ := http.NewRequest("POST", srv.URL+"/api/v1/billing/webhook", strings.NewReader(body))
+			req, _ := http.NewRequest("POST", f.srv.URL+"/api/v1/billing/webhook", strings.NewReader(body))
 			req.Header.Set("Content-Type", "application/json")
 			if sig != "" {
 				req.Header.Set(billing.SignatureHeader, sig)
 			}
-			resp, err := srv.Client().Do(req)
+			resp, err := f.srv.Client().Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}

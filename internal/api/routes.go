@@ -2,12 +2,14 @@ package api
 
 import (
 	"errors"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/postamail/posta/internal/auth"
+	"github.com/postamail/posta/internal/console"
 	"github.com/postamail/posta/internal/directory"
 	"github.com/postamail/posta/internal/queue"
 	"github.com/postamail/posta/internal/webauth"
@@ -52,7 +54,13 @@ type (
 	}
 	domainInfo struct {
 		*directory.Domain
-		Records []directory.DNSRecord `json:"dns_records"`
+		Records []dnsRecord `json:"dns_records"`
+	}
+	dnsRecord struct {
+		console.Record
+		// Live is, with ?check=1, whether the record is published: "live", "missing",
+		// "different" or "unknown".
+		Live string `json:"live,omitempty"`
 	}
 	cosRequest struct {
 		Name                 string   `json:"name"`
@@ -161,7 +169,7 @@ func (a *API) table() []route {
 
 		{method: "GET", path: "/domains", summary: "List domains", tag: "domains", query: []string{"tenant"}, resp: []*directory.Domain{}, status: 200, fn: a.listDomains},
 		{method: "POST", path: "/domains", summary: "Add a domain (or an alias domain)", tag: "domains", body: domainRequest{}, resp: domain, status: 201, fn: a.addDomain},
-		{method: "GET", path: "/domains/{domain}", summary: "Show a domain with the DNS records to publish", tag: "domains", resp: domain, status: 200, fn: a.getDomain},
+		{method: "GET", path: "/domains/{domain}", summary: "Show a domain with the DNS records to publish (?check=1: and whether each is live)", tag: "domains", query: []string{"check"}, resp: domain, status: 200, fn: a.getDomain},
 		{method: "DELETE", path: "/domains/{domain}", summary: "Remove a domain that has no addresses left", tag: "domains", status: 204, fn: a.removeDomain},
 
 		{method: "GET", path: "/cos", summary: "List classes of service", tag: "cos", resp: []*directory.COS{}, status: 200, fn: a.listCOS},
@@ -302,7 +310,31 @@ func (a *API) addDomain(w http.ResponseWriter, r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &domainInfo{Domain: d, Records: directory.DNSRecords(d.Name, a.opts.Hostname)}, nil
+	return a.domainInfo(r, d)
+}
+
+// domainInfo is a domain with the records to publish, checked in DNS when asked (?check=1).
+func (a *API) domainInfo(r *http.Request, d *directory.Domain) (*domainInfo, error) {
+	recs, err := console.DomainRecords(r.Context(), a.opts.DKIM, d.Name, a.opts.Hostname)
+	if err != nil {
+		return nil, err
+	}
+	out := &domainInfo{Domain: d, Records: make([]dnsRecord, len(recs))}
+	var states []string
+	if r.URL.Query().Get("check") == "1" {
+		res := a.opts.Resolver
+		if res == nil {
+			res = net.DefaultResolver
+		}
+		states = console.CheckRecords(r.Context(), res, recs, 2*time.Second)
+	}
+	for i, rec := range recs {
+		out.Records[i].Record = rec
+		if states != nil {
+			out.Records[i].Live = states[i]
+		}
+	}
+	return out, nil
 }
 
 func (a *API) getDomain(w http.ResponseWriter, r *http.Request) (any, error) {
@@ -310,7 +342,7 @@ func (a *API) getDomain(w http.ResponseWriter, r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &domainInfo{Domain: d, Records: directory.DNSRecords(d.Name, a.opts.Hostname)}, nil
+	return a.domainInfo(r, d)
 }
 
 func (a *API) removeDomain(w http.ResponseWriter, r *http.Request) (any, error) {

@@ -14,6 +14,7 @@ package console
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"embed"
@@ -32,6 +33,7 @@ import (
 	"github.com/postamail/posta/internal/autoconfig"
 	"github.com/postamail/posta/internal/billing"
 	"github.com/postamail/posta/internal/directory"
+	"github.com/postamail/posta/internal/dkim"
 	"github.com/postamail/posta/internal/provision"
 	"github.com/postamail/posta/internal/webauth"
 )
@@ -67,6 +69,30 @@ type Options struct {
 	Client autoconfig.Settings
 	// Billing serves the credit pages (/billing); nil: they do not exist.
 	Billing *billing.Service
+	// DKIM gives a domain's DKIM keys for its DNS records (made when missing); nil: none.
+	DKIM DKIMKeys
+}
+
+// DKIMKeys is the DKIM key store (internal/dkim).
+type DKIMKeys interface {
+	Ensure(ctx context.Context, domain string) error
+	Records(ctx context.Context, domain string) ([]dkim.Record, error)
+}
+
+// DomainRecords returns the records a hosted domain should publish, with its DKIM keys (made
+// when it has none yet) when keys is not nil.
+func DomainRecords(ctx context.Context, keys DKIMKeys, domain, hostname string) ([]Record, error) {
+	var recs []dkim.Record
+	if keys != nil {
+		if err := keys.Ensure(ctx, domain); err != nil {
+			return nil, err
+		}
+		var err error
+		if recs, err = keys.Records(ctx, domain); err != nil {
+			return nil, err
+		}
+	}
+	return DNSRecords(domain, hostname, recs), nil
 }
 
 // Console is the console's HTTP handler.

@@ -738,7 +738,7 @@ func TestCatalogues(t *testing.T) {
 			}
 		}
 	}
-	for _, r := range DNSRecords("a.test", "mx.test") {
+	for _, r := range DNSRecords("a.test", "mx.test", nil) {
 		if _, ok := messagesEN["dns.purpose."+r.Purpose]; !ok {
 			t.Errorf("dns.purpose.%s missing", r.Purpose)
 		}

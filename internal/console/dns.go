@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/postamail/posta/internal/directory"
+	"github.com/postamail/posta/internal/dkim"
 )
 
 // Record is a DNS record a hosted domain should publish.
@@ -47,8 +48,9 @@ func (r Record) ZoneLine() string {
 // DNSRecords returns the records a hosted domain should publish so that mail for it reaches
 // hostname, the mail server: those of directory.DNSRecords (MX, SPF, DMARC, the autoconfig and
 // autodiscover names, the RFC 6186 and RFC 8314 SRV records), split into their parts for the
-// live check, and DKIM, pending until outbound signing.
-func DNSRecords(domain, hostname string) []Record {
+// live check, and the domain's DKIM keys (active and pending; a placeholder when it has none
+// yet).
+func DNSRecords(domain, hostname string, dkimKeys []dkim.Record) []Record {
 	domain = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(domain)), ".")
 	host := strings.TrimSuffix(strings.ToLower(strings.TrimSpace(hostname)), ".")
 	var out []Record
@@ -77,7 +79,16 @@ func DNSRecords(domain, hostname string) []Record {
 		}
 		out = append(out, r)
 	}
-	return append(out, Record{Purpose: "dkim", Type: "TXT", Name: "default._domainkey." + domain, Pending: true})
+	n := len(out)
+	for _, k := range dkimKeys {
+		if k.State != dkim.Retired {
+			out = append(out, Record{Purpose: "dkim", Type: "TXT", Name: k.Name, Value: k.Value})
+		}
+	}
+	if len(out) == n {
+		out = append(out, Record{Purpose: "dkim", Type: "TXT", Name: "default._domainkey." + domain, Pending: true})
+	}
+	return out
 }
 
 // Resolver is what the live check asks (net.Resolver).

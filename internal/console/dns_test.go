@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/postamail/posta/internal/dkim"
 )
 
 func readFile(name string) (string, error) {
@@ -78,7 +80,7 @@ func (f fakeResolver) LookupSRV(ctx context.Context, service, proto, name string
 }
 
 func TestDNSRecords(t *testing.T) {
-	recs := DNSRecords("Acme.TEST.", "mail.example.test")
+	recs := DNSRecords("Acme.TEST.", "mail.example.test", nil)
 	want := map[string]string{
 		"mx":           "acme.test. 3600 IN MX 10 mail.example.test.",
 		"spf":          `acme.test. 3600 IN TXT "v=spf1 mx -all"`,
@@ -119,7 +121,7 @@ func TestDNSRecords(t *testing.T) {
 		}
 	}
 	start := time.Now()
-	for i, st := range CheckRecords(context.Background(), fakeResolver{}, DNSRecords("slow.test", "mail.example.test"), 50*time.Millisecond) {
+	for i, st := range CheckRecords(context.Background(), fakeResolver{}, DNSRecords("slow.test", "mail.example.test", nil), 50*time.Millisecond) {
 		if st != Unknown && st != Pending {
 			t.Errorf("slow record %d: %s", i, st)
 		}
@@ -145,5 +147,25 @@ func TestDomainPageShowsRecordsAndStates(t *testing.T) {
 		"0 1 993 mail.example.test.", "10 mail.example.test.", "coming with outbound signing",
 		`state-live`, `state-missing`, `state-different`, "mail.example.test"} {
 		contains(t, body, s, "domain page")
+	}
+}
+
+func TestDNSRecordsWithDKIMKeys(t *testing.T) {
+	keys := []dkim.Record{
+		{Selector: "s2e", State: dkim.Pending, Name: "s2e._domainkey.a.test", Value: "v=DKIM1; k=ed25519; p=NEW"},
+		{Selector: "s1e", State: dkim.Active, Name: "s1e._domainkey.a.test", Value: "v=DKIM1; k=ed25519; p=OLD"},
+		{Selector: "s0e", State: dkim.Retired, Name: "s0e._domainkey.a.test", Value: "v=DKIM1; k=ed25519; p=GONE"},
+	}
+	var got []string
+	for _, r := range DNSRecords("a.test", "mx.test", keys) {
+		if r.Purpose == "dkim" {
+			got = append(got, r.Name)
+			if r.Pending || r.ZoneLine() == "" {
+				t.Errorf("DKIM record %s not publishable", r.Name)
+			}
+		}
+	}
+	if strings.Join(got, " ") != "s2e._domainkey.a.test s1e._domainkey.a.test" {
+		t.Fatalf("DKIM records: %v", got)
 	}
 }

@@ -81,7 +81,10 @@ func (c *Console) domainPage(w http.ResponseWriter, r *http.Request, v *view) er
 		return err
 	}
 	p := domainPage{Domain: d}
-	recs := DNSRecords(d.Name, c.opts.Hostname)
+	recs, err := DomainRecords(ctx, c.opts.DKIM, d.Name, c.opts.Hostname)
+	if err != nil {
+		return err
+	}
 	states := CheckRecords(ctx, c.opts.Resolver, recs, c.opts.LookupTimeout)
 	for i, rec := range recs {
 		p.Records = append(p.Records, recordLine{Record: rec, State: states[i]})
