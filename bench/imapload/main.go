@@ -35,6 +35,7 @@ type options struct {
 	seed                      uint64
 	cmdTimeout, timeout       time.Duration
 	label                     string
+	expunge                   bool
 }
 
 // result is the report: times are medians over the repetitions, in milliseconds.
@@ -62,6 +63,7 @@ type result struct {
 
 	IdleConns       int                  `json:"idle_conns,omitempty"`
 	IdleOpenSeconds float64              `json:"idle_open_s,omitempty"`
+	IdleSettleSecs  float64              `json:"idle_settle_s,omitempty"`
 	IdleRSSBefore   int64                `json:"idle_rss_before,omitempty"`
 	IdleRSSAfter    int64                `json:"idle_rss_after,omitempty"`
 	IdleRSSPerConn  int64                `json:"idle_rss_bytes_per_conn,omitempty"`
@@ -86,12 +88,13 @@ func main() {
 	pid := flag.Int("pid", 0, "server process, for the IDLE memory measurement")
 	pids := flag.String("pids", "", "server processes, comma separated, whose memory is summed")
 	flag.BoolVar(&o.children, "children", true, "count the descendants of -pid and -pids too (Dovecot forks per connection)")
-	flag.DurationVar(&o.settle, "settle", 2*time.Second, "wait between opening the IDLE connections and measuring")
+	flag.DurationVar(&o.settle, "settle", 2*time.Second, "quiet wait before each memory reading, before and after opening the IDLE connections")
 	flag.StringVar(&o.appendMode, "append", "auto", "auto, multi (MULTIAPPEND) or single (an APPEND per message, pipelined with LITERAL+)")
 	flag.Uint64Var(&o.seed, "seed", 1, "seed of the generated messages and of the random fetches")
 	flag.DurationVar(&o.cmdTimeout, "cmd-timeout", 5*time.Minute, "longest wait for one command")
 	flag.DurationVar(&o.timeout, "timeout", time.Hour, "give up after this long")
 	flag.StringVar(&o.label, "label", "", "name of the server in the report")
+	flag.BoolVar(&o.expunge, "expunge", true, "end with STORE \\Deleted and EXPUNGE of half the messages (false leaves the mailbox full, to profile it)")
 	asJSON := flag.Bool("json", false, "print one JSON line instead of a table")
 	flag.Parse()
 	if *pid != 0 {
@@ -255,6 +258,10 @@ func run(o options) (*result, error) {
 		}
 	}
 
+	if !o.expunge {
+		b.c.logout()
+		return r, nil
+	}
 	half := len(b.uids) / 2
 	t0 = time.Now()
 	if err := b.c.cmd(nil, `UID STORE %d:%d +FLAGS.SILENT (\Deleted)`, b.uids[0], b.uids[half-1]); err != nil {
@@ -568,9 +575,15 @@ func diff(got, want []uint32) string {
 }
 
 // idleMemory opens o.idle connections that log in, select the mailbox and IDLE, and records
-// how much the server's memory grew.
+// how much the server's memory grew. It waits o.settle before both readings, so that memory
+// a garbage-collected server has yet to return after the timed operations (before) or after
+// the burst of logins (after) weighs the same on both sides.
 func (b *bench) idleMemory(r *result, deadline time.Time) error {
 	o := b.o
+	if time.Until(deadline) < 2*o.settle {
+		return errors.New("out of time")
+	}
+	time.Sleep(o.settle)
 	before, err := memory(o.pids, o.children)
 	if err != nil {
 		return err
@@ -628,6 +641,7 @@ func (b *bench) idleMemory(r *result, deadline time.Time) error {
 		return err
 	}
 	r.IdleConns = o.idle
+	r.IdleSettleSecs = o.settle.Seconds()
 	r.IdleRSSBefore, r.IdleRSSAfter = before.RSS, after.RSS
 	r.IdleRSSPerConn = (after.RSS - before.RSS) / int64(o.idle)
 	if before.PSS >= 0 && after.PSS >= 0 {
@@ -702,7 +716,9 @@ func printTable(r *result) error {
 	fmt.Fprintf(w, "UID SEARCH TEXT\t%.1f ms\t%d hits\t\n", r.SearchTextMs, r.SearchTextHits)
 	fmt.Fprintf(w, "UID STORE 1:* +FLAGS.SILENT (\\Seen)\t%.1f ms\t\t\n", r.StoreSeenMs)
 	fmt.Fprintf(w, "UID STORE 1:* -FLAGS.SILENT (\\Seen)\t%.1f ms\t\t\n", r.StoreUnseenMs)
-	fmt.Fprintf(w, "STORE \\Deleted + EXPUNGE of half (once)\t%.1f ms\t%d expunged\t\n", r.ExpungeMs, r.Expunged)
+	if r.Expunged > 0 {
+		fmt.Fprintf(w, "STORE \\Deleted + EXPUNGE of half (once)\t%.1f ms\t%d expunged\t\n", r.ExpungeMs, r.Expunged)
+	}
 	if r.IdleConns > 0 {
 		fmt.Fprintf(w, "%d IDLE connections: RSS per connection\t%d B\t%d processes\t\n", r.IdleConns, r.IdleRSSPerConn, r.IdleProcsAfter)
 		if r.IdlePSSPerConn != 0 {
