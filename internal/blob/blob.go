@@ -1,6 +1,8 @@
 // Package blob stores message and file bodies on the local filesystem, content-addressed by
 // SHA-256: one file per distinct content, written to a temporary file, fsync'd, renamed into
 // place and its directory fsync'd, so a blob is either complete under its final name or absent.
+// Blobs live in 256 fan-out directories named by the key's first two hex digits, all created
+// when the store is opened, so storing a blob never creates a directory.
 // Writers can stage many blobs and make them durable together (Sync), which lets the mailstore
 // group-commit deliveries.
 //
@@ -18,7 +20,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"time"
 )
 
@@ -41,8 +42,9 @@ type Store struct {
 	tmp string
 }
 
-// Open opens (creating it if needed) the blob directory and removes temporary files left by a
-// crash.
+// Open opens (creating it if needed) the blob directory, creates the fan-out directories,
+// moves blobs of the earlier two-level layout (ab/cd/key) into place and removes temporary files
+// left by a crash.
 func Open(dir string) (*Store, error) {
 	s := &Store{dir: dir, tmp: filepath.Join(dir, "tmp")}
 	if err := os.MkdirAll(s.tmp, 0o700); err != nil {
@@ -55,7 +57,62 @@ func Open(dir string) (*Store, error) {
 	for _, e := range entries {
 		os.Remove(filepath.Join(s.tmp, e.Name()))
 	}
+	created := false
+	for i := 0; i < 256; i++ {
+		fan := filepath.Join(dir, fmt.Sprintf("%02x", i))
+		switch err := os.Mkdir(fan, 0o700); {
+		case err == nil:
+			created = true
+		case !errors.Is(err, fs.ErrExist):
+			return nil, fmt.Errorf("blob: %w", err)
+		}
+		if err := flatten(fan); err != nil {
+			return nil, fmt.Errorf("blob: moving %s to the one-level layout: %w", fan, err)
+		}
+	}
+	if created {
+		if err := syncFile(dir); err != nil {
+			return nil, fmt.Errorf("blob: sync dir: %w", err)
+		}
+	}
 	return s, nil
+}
+
+// flatten moves the blobs of fan's subdirectories (the two-level layout) into fan itself.
+func flatten(fan string) error {
+	entries, err := os.ReadDir(fan)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		moved := false
+		sub := filepath.Join(fan, e.Name())
+		blobs, err := os.ReadDir(sub)
+		if err != nil {
+			return err
+		}
+		for _, b := range blobs {
+			if !ValidKey(b.Name()) {
+				continue
+			}
+			if err := os.Rename(filepath.Join(sub, b.Name()), filepath.Join(fan, b.Name())); err != nil {
+				return err
+			}
+			moved = true
+		}
+		if moved {
+			if err := syncFile(fan); err != nil {
+				return err
+			}
+		}
+		if err := os.Remove(sub); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // ValidKey reports whether key is a well-formed blob key (64 lowercase hex digits).
@@ -76,15 +133,15 @@ func (s *Store) path(key string) (string, error) {
 	if !ValidKey(key) {
 		return "", fmt.Errorf("%w: %q", ErrInvalidKey, key)
 	}
-	return filepath.Join(s.dir, key[:2], key[2:4], key), nil
+	return filepath.Join(s.dir, key[:2], key), nil
 }
 
 // Staged is a blob written under its final name but not yet durable; pass it to Sync.
 type Staged struct {
 	ref     Ref
 	path    string
-	written bool // false when the content already existed
-	dirs    []string
+	written bool   // false when the content already existed
+	dir     string // the fan-out directory that received it
 }
 
 // Ref returns the staged blob's reference.
@@ -118,22 +175,15 @@ func (s *Store) Stage(ctx context.Context, r io.Reader) (*Staged, error) {
 		os.Chtimes(final, now, now)
 		return st, nil // deduplicated: the deferred cleanup drops the temp file
 	}
-	// The file content must be durable before the rename makes it visible; the fsync happens
-	// in Sync, but the rename cannot be undone by a crash into a partial file because the data
-	// is synced before the directory entry is (Sync syncs files first, then directories).
-	if err := f.Close(); err != nil {
-		return nil, fmt.Errorf("blob: close: %w", err)
+	// Sync the content before the rename so that no crash can leave a partially written file
+	// under a valid key (on filesystems that may reorder data and metadata); the directory
+	// entry is made durable by Sync.
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
 	}
 	f = nil
-	dir := filepath.Dir(final)
-	created, err := mkdirAll(dir)
 	if err != nil {
-		os.Remove(tmpName)
-		return nil, fmt.Errorf("blob: %w", err)
-	}
-	// Sync the content before rename so that no crash can leave a partially written file under
-	// a valid key (on filesystems that may reorder data and metadata).
-	if err := syncFile(tmpName); err != nil {
 		os.Remove(tmpName)
 		return nil, fmt.Errorf("blob: sync: %w", err)
 	}
@@ -142,25 +192,8 @@ func (s *Store) Stage(ctx context.Context, r io.Reader) (*Staged, error) {
 		return nil, fmt.Errorf("blob: rename: %w", err)
 	}
 	st.written = true
-	st.dirs = append(created, dir)
+	st.dir = filepath.Dir(final)
 	return st, nil
-}
-
-// mkdirAll creates dir and its missing parents and returns the parents of what it created (whose
-// entries must be fsync'd for the new directories to be durable).
-func mkdirAll(dir string) ([]string, error) {
-	if _, err := os.Stat(dir); err == nil {
-		return nil, nil
-	}
-	parent := filepath.Dir(dir)
-	created, err := mkdirAll(parent)
-	if err != nil {
-		return nil, err
-	}
-	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
-		return nil, err
-	}
-	return append(created, parent), nil
 }
 
 func syncFile(path string) error {
@@ -172,31 +205,45 @@ func syncFile(path string) error {
 	return f.Sync()
 }
 
-// Sync makes staged blobs durable: each distinct directory that received a new entry is
-// fsync'd once (file contents were synced by Stage before their rename).
+// Sync makes staged blobs durable: each fan-out directory that received a new entry is fsync'd
+// once (file contents were synced by Stage before their rename). The directories are synced
+// concurrently, which lets the filesystem commit them together.
 func (s *Store) Sync(ctx context.Context, staged ...*Staged) error {
 	dirs := map[string]bool{}
 	for _, st := range staged {
-		if st == nil || !st.written {
-			continue
-		}
-		for _, d := range st.dirs {
-			dirs[d] = true
+		if st != nil && st.written {
+			dirs[st.dir] = true
 		}
 	}
-	// Parents first, so a new fan-out directory is durable before its entries matter.
-	list := make([]string, 0, len(dirs))
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if len(dirs) == 1 {
+		for d := range dirs {
+			return syncDir(d)
+		}
+	}
+	errs := make(chan error, len(dirs))
+	sem := make(chan struct{}, 16)
 	for d := range dirs {
-		list = append(list, d)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem }()
+			errs <- syncDir(d)
+		}()
 	}
-	sort.Slice(list, func(i, j int) bool { return len(list[i]) < len(list[j]) })
-	for _, d := range list {
-		if err := ctx.Err(); err != nil {
-			return err
+	var first error
+	for range dirs {
+		if err := <-errs; err != nil && first == nil {
+			first = err
 		}
-		if err := syncFile(d); err != nil {
-			return fmt.Errorf("blob: sync dir: %w", err)
-		}
+	}
+	return first
+}
+
+func syncDir(dir string) error {
+	if err := syncFile(dir); err != nil {
+		return fmt.Errorf("blob: sync dir: %w", err)
 	}
 	return nil
 }

@@ -256,3 +256,48 @@ func BenchmarkStageSync8KBx64(b *testing.B) {
 		}
 	}
 }
+
+// TestOpenMovesTwoLevelLayout: blobs stored under the earlier ab/cd/key layout are found after
+// the store is opened again, and the fan-out directories all exist.
+func TestOpenMovesTwoLevelLayout(t *testing.T) {
+	dir := t.TempDir()
+	contents := [][]byte{[]byte("first message"), []byte("second message"), []byte("third")}
+	for _, c := range contents {
+		k := keyOf(c)
+		old := filepath.Join(dir, k[:2], k[2:4])
+		if err := os.MkdirAll(old, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(old, k), c, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range contents {
+		f, err := s.Open(context.Background(), keyOf(c))
+		if err != nil {
+			t.Fatalf("%q after the move: %v", c, err)
+		}
+		got, _ := io.ReadAll(f)
+		f.Close()
+		if !bytes.Equal(got, c) {
+			t.Errorf("content %q, want %q", got, c)
+		}
+	}
+	if n := countBlobs(t, s); n != len(contents) {
+		t.Errorf("%d blobs, want %d", n, len(contents))
+	}
+	fans, _ := filepath.Glob(filepath.Join(dir, "[0-9a-f][0-9a-f]"))
+	if len(fans) != 256 {
+		t.Errorf("%d fan-out directories, want 256", len(fans))
+	}
+	subs, _ := filepath.Glob(filepath.Join(dir, "*", "*", ""))
+	for _, sub := range subs {
+		if fi, err := os.Stat(sub); err == nil && fi.IsDir() {
+			t.Errorf("directory %s left behind", sub)
+		}
+	}
+}

@@ -89,6 +89,59 @@ func BenchmarkSearchFrom(b *testing.B) {
 	}
 }
 
+// benchMessage is the i-th message of about 1.8 KB (the test accounts take at most 2000 bytes) the APPEND benchmarks store.
+func benchMessage(i int) string {
+	return fmt.Sprintf("From: Sender %d <s%d@example.org>\r\nTo: mario@x.test\r\nSubject: Appended %d\r\nMessage-ID: <a%d@example.org>\r\n\r\n%s\r\n", i%50, i%50, i, i, strings.Repeat("lorem ipsum dolor sit amet ", 60))
+}
+
+// BenchmarkAppend stores one message per APPEND command, as a client saving to Sent does.
+func BenchmarkAppend(b *testing.B) {
+	e := setup(b)
+	if _, err := e.store.DB().ExecContext(context.Background(), `UPDATE cos SET quota_bytes = ?`, int64(1)<<40); err != nil {
+		b.Fatal(err)
+	}
+	c := login(b, e, "mario@x.test")
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		m := benchMessage(i)
+		c.ok(fmt.Sprintf("APPEND INBOX {%d+}\r\n%s", len(m), m))
+	}
+}
+
+// BenchmarkMultiAppend stores 100 messages per MULTIAPPEND command, as a migration or an
+// upload of a folder does; reported per message.
+func BenchmarkMultiAppend(b *testing.B) {
+	e := setup(b)
+	if _, err := e.store.DB().ExecContext(context.Background(), `UPDATE cos SET quota_bytes = ?`, int64(1)<<40); err != nil {
+		b.Fatal(err)
+	}
+	c := login(b, e, "mario@x.test")
+	b.ResetTimer()
+	for i := 0; i < b.N; i += 100 {
+		var cmd strings.Builder
+		cmd.WriteString("APPEND INBOX")
+		for j := i; j < i+100 && j < b.N; j++ {
+			m := benchMessage(j)
+			fmt.Fprintf(&cmd, " {%d+}\r\n%s", len(m), m)
+		}
+		c.ok(cmd.String())
+	}
+}
+
+// BenchmarkFetchBodyRandom fetches whole messages by UID in random order, as a client opening
+// messages does.
+func BenchmarkFetchBodyRandom(b *testing.B) {
+	_, c := benchMailbox(b, 5000)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		uid := 1 + (i*7919)%5000
+		u, st := c.do(fmt.Sprintf("UID FETCH %d BODY.PEEK[]", uid))
+		if len(u) != 1 || !strings.HasPrefix(st, "OK") {
+			b.Fatalf("%q %s", u, st)
+		}
+	}
+}
+
 // BenchmarkIdleConnections reports what an idle session costs the server: heap and goroutine
 // stacks after a collection, per connection, with 1000 clients logged in, the 5000-message
 // INBOX selected and IDLE running.
