@@ -20,6 +20,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 )
 
@@ -38,8 +39,9 @@ type Ref struct {
 
 // Store is a directory of blobs.
 type Store struct {
-	dir string
-	tmp string
+	dir       string
+	tmp       string
+	noUnnamed atomic.Bool // the filesystem refused an unnamed file once: use named ones
 }
 
 // Open opens (creating it if needed) the blob directory, creates the fan-out directories,
@@ -147,23 +149,22 @@ type Staged struct {
 // Ref returns the staged blob's reference.
 func (st *Staged) Ref() Ref { return st.ref }
 
-// Stage writes r's content under its key without fsync. Content is complete before it becomes
-// visible under its final name (write to tmp, then rename). If the blob already exists its
+// Stage writes r's content under its key and fsyncs it; the new directory entry becomes durable
+// with Sync. Content is complete before it becomes visible under its final name (written to an
+// unnamed or temporary file, then linked or renamed). If the blob already exists its
 // modification time is refreshed, so a sweep running now sees it as recent.
 func (s *Store) Stage(ctx context.Context, r io.Reader) (*Staged, error) {
-	f, err := os.CreateTemp(s.tmp, "w-")
+	t, err := s.createTemp()
 	if err != nil {
 		return nil, fmt.Errorf("blob: %w", err)
 	}
-	tmpName := f.Name()
 	defer func() {
-		if f != nil {
-			f.Close()
-			os.Remove(tmpName)
+		if t != nil {
+			t.discard()
 		}
 	}()
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(f, h), ctxReader{ctx, r})
+	n, err := io.Copy(io.MultiWriter(t.f, h), ctxReader{ctx, r})
 	if err != nil {
 		return nil, fmt.Errorf("blob: write: %w", err)
 	}
@@ -173,27 +174,68 @@ func (s *Store) Stage(ctx context.Context, r io.Reader) (*Staged, error) {
 	if _, err := os.Stat(final); err == nil {
 		now := time.Now()
 		os.Chtimes(final, now, now)
-		return st, nil // deduplicated: the deferred cleanup drops the temp file
+		return st, nil // deduplicated: the deferred cleanup drops the temporary file
 	}
-	// Sync the content before the rename so that no crash can leave a partially written file
-	// under a valid key (on filesystems that may reorder data and metadata); the directory
-	// entry is made durable by Sync.
-	err = f.Sync()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	f = nil
-	if err != nil {
-		os.Remove(tmpName)
+	// Sync the content before it gets its name, so that no crash can leave a partially
+	// written file under a valid key (on filesystems that may reorder data and metadata).
+	if err := t.f.Sync(); err != nil {
 		return nil, fmt.Errorf("blob: sync: %w", err)
 	}
-	if err := os.Rename(tmpName, final); err != nil {
-		os.Remove(tmpName)
-		return nil, fmt.Errorf("blob: rename: %w", err)
+	switch err := t.place(final); {
+	case errors.Is(err, fs.ErrExist):
+		return st, nil // stored meanwhile by a concurrent writer
+	case err != nil:
+		return nil, fmt.Errorf("blob: %w", err)
 	}
+	t = nil
 	st.written = true
 	st.dir = filepath.Dir(final)
 	return st, nil
+}
+
+// temp is a file being written before it gets its name: unnamed (O_TMPFILE) where the system
+// has them, which leaves nothing behind after a crash and takes no directory lock, else a
+// temporary file in the tmp directory.
+type temp struct {
+	f    *os.File
+	name string // "" for an unnamed file
+}
+
+func (s *Store) createTemp() (*temp, error) {
+	if !s.noUnnamed.Load() {
+		f, err := openUnnamed(s.tmp)
+		if err == nil {
+			return &temp{f: f}, nil
+		}
+		s.noUnnamed.Store(true)
+	}
+	f, err := os.CreateTemp(s.tmp, "w-")
+	if err != nil {
+		return nil, err
+	}
+	return &temp{f: f, name: f.Name()}, nil
+}
+
+// place gives the written file its final name and closes it; an existing file of that name
+// is kept (fs.ErrExist for an unnamed file, replaced by the same content for a named one).
+func (t *temp) place(final string) error {
+	var err error
+	if t.name == "" {
+		err = linkUnnamed(t.f, final)
+	} else {
+		err = os.Rename(t.name, final)
+	}
+	if err != nil {
+		return err
+	}
+	return t.f.Close()
+}
+
+func (t *temp) discard() {
+	t.f.Close()
+	if t.name != "" {
+		os.Remove(t.name)
+	}
 }
 
 func syncFile(path string) error {

@@ -11,6 +11,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -159,60 +161,76 @@ func TestSweepHonoursReferencesAndGrace(t *testing.T) {
 	}
 }
 
-// TestCrashMidWrite kills a writer with SIGKILL half-way through a blob and checks that no
-// partial blob is visible and the temporary file is cleaned at the next Open.
+// TestCrashMidWrite kills a writer with SIGKILL half-way through a blob, with unnamed and with
+// named temporary files, and checks that no partial blob is visible and nothing is left in the
+// temporary directory at the next Open.
 func TestCrashMidWrite(t *testing.T) {
 	if dir := os.Getenv("POSTA_BLOB_CRASH_DIR"); dir != "" {
 		s, err := Open(dir)
 		if err != nil {
 			os.Exit(3)
 		}
-		os.WriteFile(filepath.Join(dir, "started"), nil, 0o600)
-		s.Put(context.Background(), slowReader{})
+		s.noUnnamed.Store(os.Getenv("POSTA_BLOB_CRASH_NAMED") != "")
+		s.Put(context.Background(), &slowReader{midway: filepath.Join(dir, "midway")})
 		os.Exit(4) // unreachable: the parent kills us first
 	}
-	dir := t.TempDir()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashMidWrite$")
-	cmd.Env = append(os.Environ(), "POSTA_BLOB_CRASH_DIR="+dir)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		tmp, _ := os.ReadDir(filepath.Join(dir, "tmp"))
-		if len(tmp) > 0 {
-			if fi, _ := tmp[0].Info(); fi != nil && fi.Size() > 1<<20 {
-				break
+	for _, named := range []bool{false, true} {
+		t.Run(map[bool]string{false: "unnamed", true: "named"}[named], func(t *testing.T) {
+			dir := t.TempDir()
+			cmd := exec.Command(os.Args[0], "-test.run=^TestCrashMidWrite$")
+			cmd.Env = append(os.Environ(), "POSTA_BLOB_CRASH_DIR="+dir)
+			if named {
+				cmd.Env = append(cmd.Env, "POSTA_BLOB_CRASH_NAMED=1")
 			}
-		}
-		if time.Now().After(deadline) {
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				if _, err := os.Stat(filepath.Join(dir, "midway")); err == nil {
+					break
+				}
+				if time.Now().After(deadline) {
+					cmd.Process.Kill()
+					t.Fatal("child never started writing")
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			if tmp, _ := os.ReadDir(filepath.Join(dir, "tmp")); named != (len(tmp) > 0) {
+				t.Errorf("named %v: %d entries in tmp while writing", named, len(tmp))
+			}
 			cmd.Process.Kill()
-			t.Fatal("child never started writing")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	cmd.Process.Kill()
-	cmd.Wait()
-	s, err := Open(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := countBlobs(t, s); n != 0 {
-		t.Fatalf("%d blobs visible after a crash mid-write", n)
-	}
-	if tmp, _ := os.ReadDir(s.tmp); len(tmp) != 0 {
-		t.Fatalf("temp files not cleaned: %d", len(tmp))
+			cmd.Wait()
+			s, err := Open(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := countBlobs(t, s); n != 0 {
+				t.Fatalf("%d blobs visible after a crash mid-write", n)
+			}
+			if tmp, _ := os.ReadDir(s.tmp); len(tmp) != 0 {
+				t.Fatalf("temp files not cleaned: %d", len(tmp))
+			}
+		})
 	}
 }
 
-// slowReader produces data forever, slowly enough to be killed mid-way.
-type slowReader struct{}
+// slowReader produces data forever, slowly enough to be killed mid-way; after 1 MiB it
+// creates the file midway.
+type slowReader struct {
+	midway string
+	n      int
+}
 
-func (slowReader) Read(p []byte) (int, error) {
+func (r *slowReader) Read(p []byte) (int, error) {
 	time.Sleep(time.Millisecond)
 	n := min(len(p), 64<<10)
 	for i := range p[:n] {
 		p[i] = 'a'
+	}
+	if r.n += n; r.n > 1<<20 && r.midway != "" {
+		os.WriteFile(r.midway, nil, 0o600)
+		r.midway = ""
 	}
 	return n, nil
 }
@@ -233,27 +251,43 @@ func BenchmarkPut8KB(b *testing.B) {
 	}
 }
 
+// BenchmarkStageSync8KBx64 stages 64 blobs of 8 KB from 8 goroutines, as a MULTIAPPEND does,
+// and syncs them together; with unnamed and with named temporary files.
 func BenchmarkStageSync8KBx64(b *testing.B) {
-	ctx := context.Background()
-	s, _ := Open(b.TempDir())
-	buf := bytes.Repeat([]byte("y"), 8<<10)
-	b.SetBytes(int64(len(buf)) * 64)
-	n := 0
-	for i := 0; i < b.N; i++ {
-		staged := make([]*Staged, 64)
-		for j := range staged {
-			n++
-			copy(buf, []byte(time.Now().String()))
-			buf[100], buf[101], buf[102] = byte(n), byte(n>>8), byte(n>>16)
-			st, err := s.Stage(ctx, bytes.NewReader(buf))
-			if err != nil {
-				b.Fatal(err)
+	for _, named := range []bool{false, true} {
+		b.Run(map[bool]string{false: "unnamed", true: "named"}[named], func(b *testing.B) {
+			ctx := context.Background()
+			s, _ := Open(b.TempDir())
+			s.noUnnamed.Store(named)
+			b.SetBytes(8 << 10 * 64)
+			var n atomic.Int64
+			for i := 0; i < b.N; i++ {
+				staged := make([]*Staged, 64)
+				var wg sync.WaitGroup
+				for w := 0; w < 8; w++ {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						buf := bytes.Repeat([]byte("y"), 8<<10)
+						for j := w; j < len(staged); j += 8 {
+							k := n.Add(1)
+							copy(buf, []byte(time.Now().String()))
+							buf[100], buf[101], buf[102] = byte(k), byte(k>>8), byte(k>>16)
+							st, err := s.Stage(ctx, bytes.NewReader(buf))
+							if err != nil {
+								b.Error(err)
+								return
+							}
+							staged[j] = st
+						}
+					}()
+				}
+				wg.Wait()
+				if err := s.Sync(ctx, staged...); err != nil {
+					b.Fatal(err)
+				}
 			}
-			staged[j] = st
-		}
-		if err := s.Sync(ctx, staged...); err != nil {
-			b.Fatal(err)
-		}
+		})
 	}
 }
 
