@@ -37,6 +37,12 @@ type Ref struct {
 	Size int64
 }
 
+// RefOf returns the reference content b would be stored under.
+func RefOf(b []byte) Ref {
+	h := sha256.Sum256(b)
+	return Ref{Key: hex.EncodeToString(h[:]), Size: int64(len(b))}
+}
+
 // Store is a directory of blobs.
 type Store struct {
 	dir       string

@@ -57,7 +57,8 @@ type commitReq struct {
 	meta   []byte
 	env    []byte
 	header []byte
-	staged *blob.Staged
+	ref    blob.Ref
+	staged *blob.Staged // nil for a body kept inline (in blob_data)
 	res    []TargetResult
 	err    error
 	done   chan struct{}
@@ -157,13 +158,20 @@ func (s *Store) prepare(ctx context.Context, d *Delivery) (*commitReq, error) {
 	if d.Parsed.Body != nil && d.Parsed.Body.BodyStart <= int64(len(d.Raw)) {
 		header = d.Raw[:d.Parsed.Body.BodyStart]
 	}
+	r := &commitReq{d: d, meta: meta, env: d.Parsed.Envelope.AppendBinary(nil), header: header, done: make(chan struct{})}
+	if len(d.Raw) <= s.inlineMax {
+		// Kept in the database: the commit makes it durable with its rows.
+		r.ref = blob.RefOf(d.Raw)
+		return r, nil
+	}
 	// Stage the blob in the caller's goroutine, so that concurrent deliveries write in parallel;
 	// the committer makes them durable together.
 	staged, err := s.blobs.Stage(ctx, bytes.NewReader(d.Raw))
 	if err != nil {
 		return nil, fmt.Errorf("mailstore: write blob: %w", err)
 	}
-	return &commitReq{d: d, meta: meta, env: d.Parsed.Envelope.AppendBinary(nil), header: header, staged: staged, done: make(chan struct{})}, nil
+	r.ref, r.staged = staged.Ref(), staged
+	return r, nil
 }
 
 // AppendMessage is one message of an APPEND.
@@ -301,11 +309,18 @@ func (s *Store) commitBatch(batch []*commitReq) {
 func applyDelivery(ctx context.Context, tx *db.Tx, r *commitReq, published *[]changes.Change) error {
 	d := r.d
 	size := int64(len(d.Raw))
-	ref := r.staged.Ref()
+	ref := r.ref
 	var blobID int64
 	if err := tx.QueryRowContext(ctx, `INSERT INTO blobs (key, size, refs, created_at) VALUES (?, ?, 0, ?)
 		ON CONFLICT (key) DO UPDATE SET refs = blobs.refs RETURNING id`, ref.Key, ref.Size, db.Now()).Scan(&blobID); err != nil {
 		return fmt.Errorf("mailstore: blob row: %w", err)
+	}
+	if r.staged == nil {
+		// Even when the content exists as a file already, the copy here makes this message
+		// independent of that file, which a concurrent sweep may be removing.
+		if _, err := tx.ExecContext(ctx, `INSERT INTO blob_data (blob_id, data) VALUES (?, ?) ON CONFLICT (blob_id) DO NOTHING`, blobID, d.Raw); err != nil {
+			return fmt.Errorf("mailstore: blob data: %w", err)
+		}
 	}
 	p := d.Parsed
 	// The search text is kept once per distinct body, computed by the parse done at delivery.

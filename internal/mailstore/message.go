@@ -1,6 +1,7 @@
 package mailstore
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -266,10 +267,24 @@ func (s *Store) messages(ctx context.Context, mailboxID int64, uids []uint32, f 
 	return rows.Err()
 }
 
-// OpenBody opens the raw content of a message for reading.
+// OpenBody opens the raw content of a message for reading: from the database when it is kept
+// inline, else from the blob store.
 func (s *Store) OpenBody(ctx context.Context, blobKey string) (io.ReadSeekCloser, error) {
+	var data []byte
+	err := s.db.QueryRowContext(ctx, `SELECT d.data FROM blob_data d JOIN blobs b ON b.id = d.blob_id WHERE b.key = ?`, blobKey).Scan(&data)
+	switch {
+	case err == nil:
+		return nopCloser{bytes.NewReader(data)}, nil
+	case !errors.Is(err, sql.ErrNoRows):
+		return nil, fmt.Errorf("mailstore: body: %w", err)
+	}
 	return s.blobs.Open(ctx, blobKey)
 }
+
+// nopCloser is an inline body: nothing to close.
+type nopCloser struct{ *bytes.Reader }
+
+func (nopCloser) Close() error { return nil }
 
 // ChangedSince returns the messages of the mailbox whose MODSEQ is above modseq (flags only),
 // and the UIDs expunged since then (from tombstones), both in UID order.

@@ -44,7 +44,11 @@ type Options struct {
 	// EnvelopeCache bounds how many decoded envelopes are kept in memory for listing
 	// mailboxes (default 200 000, about 100 MB at most).
 	EnvelopeCache int
-	Logger        *slog.Logger
+	// InlineMax is the largest message body kept in the database with its rows rather than as
+	// a file of the blob store (default 32 KiB; negative: every body is a file). Most mail is
+	// below it, and storing it then costs no file creation and no fsync of its own.
+	InlineMax int
+	Logger    *slog.Logger
 }
 
 // Store is the mailbox store.
@@ -54,13 +58,14 @@ type Store struct {
 	bus   *changes.Bus
 	log   *slog.Logger
 
-	envs     *envelopeCache
-	reqs     chan *commitReq
-	stop     chan struct{}
-	done     chan struct{}
-	maxBatch int
-	closeMu  sync.RWMutex
-	closed   bool
+	envs      *envelopeCache
+	reqs      chan *commitReq
+	stop      chan struct{}
+	done      chan struct{}
+	maxBatch  int
+	inlineMax int
+	closeMu   sync.RWMutex
+	closed    bool
 }
 
 // New returns a store over the database d and blob store b, publishing changes on bus. Close
@@ -75,10 +80,13 @@ func New(d *db.DB, b *blob.Store, bus *changes.Bus, opts Options) *Store {
 	if opts.EnvelopeCache <= 0 {
 		opts.EnvelopeCache = 200_000
 	}
+	if opts.InlineMax == 0 {
+		opts.InlineMax = 32 << 10
+	}
 	s := &Store{
 		db: d, blobs: b, bus: bus, log: opts.Logger,
 		reqs: make(chan *commitReq, opts.MaxBatch), stop: make(chan struct{}), done: make(chan struct{}),
-		maxBatch: opts.MaxBatch, envs: newEnvelopeCache(opts.EnvelopeCache),
+		maxBatch: opts.MaxBatch, inlineMax: opts.InlineMax, envs: newEnvelopeCache(opts.EnvelopeCache),
 	}
 	go s.committer()
 	return s

@@ -8,7 +8,7 @@ import (
 
 // Verify checks the store's invariants and returns one line per problem found (none means
 // clean): blob reference counts equal the messages and queued deliveries that use them, every referenced blob exists
-// with its size, account and mailbox counters equal what their messages add up to, and UIDNEXT
+// with its size (as a file, or inline in the database), account and mailbox counters equal what their messages add up to, and UIDNEXT
 // is above every UID.
 func (s *Store) Verify(ctx context.Context) ([]string, error) {
 	var problems []string
@@ -27,6 +27,7 @@ func (s *Store) Verify(ctx context.Context) ([]string, error) {
 			WHERE x.msg_size <> COALESCE((SELECT SUM(m.size) FROM messages m WHERE m.mailbox_id = x.id), 0)`},
 		{"mailbox unseen", `SELECT x.name, x.unseen_count, (SELECT COUNT(*) FROM messages m WHERE m.mailbox_id = x.id AND (m.flags & 1) = 0) FROM mailboxes x
 			WHERE x.unseen_count <> (SELECT COUNT(*) FROM messages m WHERE m.mailbox_id = x.id AND (m.flags & 1) = 0)`},
+		{"inline body", `SELECT b.key, LENGTH(d.data), b.size FROM blobs b JOIN blob_data d ON d.blob_id = b.id WHERE LENGTH(d.data) <> b.size`},
 		{"uidnext", `SELECT x.name, x.uidnext, (SELECT MAX(m.uid) FROM messages m WHERE m.mailbox_id = x.id) FROM mailboxes x
 			WHERE x.uidnext <= (SELECT COALESCE(MAX(m.uid), 0) FROM messages m WHERE m.mailbox_id = x.id)`},
 	}
@@ -49,7 +50,7 @@ func (s *Store) Verify(ctx context.Context) ([]string, error) {
 			return nil, err
 		}
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT key, size FROM blobs WHERE refs > 0`)
+	rows, err := s.db.QueryContext(ctx, `SELECT key, size FROM blobs b WHERE refs > 0 AND NOT EXISTS (SELECT 1 FROM blob_data d WHERE d.blob_id = b.id)`)
 	if err != nil {
 		return nil, fmt.Errorf("mailstore: verify blobs: %w", err)
 	}
@@ -76,39 +77,44 @@ func (s *Store) Verify(ctx context.Context) ([]string, error) {
 // between writing a blob and committing its message). It returns how many blobs it removed.
 func (s *Store) Sweep(ctx context.Context, grace time.Duration) (int, error) {
 	cutoff := time.Now().Add(-grace).UnixMilli()
-	rows, err := s.db.QueryContext(ctx, `SELECT key FROM blobs WHERE refs = 0 AND created_at < ?`, cutoff)
+	rows, err := s.db.QueryContext(ctx, `SELECT key, EXISTS (SELECT 1 FROM blob_data d WHERE d.blob_id = b.id) FROM blobs b WHERE refs = 0 AND created_at < ?`, cutoff)
 	if err != nil {
 		return 0, fmt.Errorf("mailstore: sweep: %w", err)
 	}
-	var keys []string
+	type unused struct {
+		key    string
+		inline bool
+	}
+	var keys []unused
 	for rows.Next() {
-		var k string
-		if err := rows.Scan(&k); err != nil {
+		var u unused
+		if err := rows.Scan(&u.key, &u.inline); err != nil {
 			rows.Close()
 			return 0, err
 		}
-		keys = append(keys, k)
+		keys = append(keys, u)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return 0, err
 	}
-	removedRows := 0
-	for _, k := range keys {
-		// Delete the row only if still unreferenced; the file goes with the orphan sweep below.
-		res, err := s.db.ExecContext(ctx, `DELETE FROM blobs WHERE key = ? AND refs = 0`, k)
+	removedInline := 0
+	for _, u := range keys {
+		// Delete the row only if still unreferenced; an inline body goes with it, a file with
+		// the orphan sweep below.
+		res, err := s.db.ExecContext(ctx, `DELETE FROM blobs WHERE key = ? AND refs = 0`, u.key)
 		if err != nil {
-			return removedRows, fmt.Errorf("mailstore: sweep: %w", err)
+			return removedInline, fmt.Errorf("mailstore: sweep: %w", err)
 		}
-		if n, _ := res.RowsAffected(); n > 0 {
-			removedRows++
+		if n, _ := res.RowsAffected(); n > 0 && u.inline {
+			removedInline++
 		}
 	}
 	removed, err := s.blobs.Sweep(ctx, s.referenced, grace)
 	if err != nil {
-		return removed, fmt.Errorf("mailstore: sweep files: %w", err)
+		return removedInline + removed, fmt.Errorf("mailstore: sweep files: %w", err)
 	}
-	return removed, nil
+	return removedInline + removed, nil
 }
 
 // referenced reports which of keys have a blob row (any row: a row with zero refs younger than
