@@ -15,6 +15,7 @@ import (
 	"github.com/postamail/posta/internal/changes"
 	"github.com/postamail/posta/internal/db"
 	"github.com/postamail/posta/internal/message"
+	"github.com/postamail/posta/internal/search"
 )
 
 // Delivery is one message to store in one or more mailboxes. The content is stored once, whatever
@@ -269,23 +270,28 @@ func (s *Store) commitBatch(batch []*commitReq) {
 		return
 	}
 	var published []changes.Change
+	var texts []int64
 	err := s.db.WriteTx(ctx, func(tx *db.Tx) error {
-		published = published[:0]
+		published, texts = published[:0], texts[:0]
 		for _, r := range batch {
-			if err := applyDelivery(ctx, tx, r, &published); err != nil {
+			if err := applyDelivery(ctx, tx, r, &published, &texts); err != nil {
 				return err
 			}
 		}
-		return nil
+		return search.Index(ctx, tx, texts)
 	})
 	if err != nil && len(batch) > 1 {
 		// One bad request must not sink the others: retry each alone.
 		s.log.Warn("mailstore: batch commit failed, retrying one by one", "n", len(batch), "err", err)
 		for _, r := range batch {
 			var one []changes.Change
+			var text []int64
 			r.err = s.db.WriteTx(ctx, func(tx *db.Tx) error {
-				one = one[:0]
-				return applyDelivery(ctx, tx, r, &one)
+				one, text = one[:0], text[:0]
+				if err := applyDelivery(ctx, tx, r, &one, &text); err != nil {
+					return err
+				}
+				return search.Index(ctx, tx, text)
 			})
 			if r.err == nil {
 				s.bus.Publish(one...)
@@ -305,8 +311,9 @@ func (s *Store) commitBatch(batch []*commitReq) {
 }
 
 // applyDelivery inserts one request's targets inside tx, recording per-target refusals in
-// r.res. It returns an error only for database failures.
-func applyDelivery(ctx context.Context, tx *db.Tx, r *commitReq, published *[]changes.Change) error {
+// r.res, and adds the blob to texts when its text is new (to be indexed with the batch). It
+// returns an error only for database failures.
+func applyDelivery(ctx context.Context, tx *db.Tx, r *commitReq, published *[]changes.Change, texts *[]int64) error {
 	d := r.d
 	size := int64(len(d.Raw))
 	ref := r.ref
@@ -324,8 +331,12 @@ func applyDelivery(ctx context.Context, tx *db.Tx, r *commitReq, published *[]ch
 	}
 	p := d.Parsed
 	// The search text is kept once per distinct body, computed by the parse done at delivery.
-	if _, err := tx.ExecContext(ctx, `INSERT INTO blob_text (blob_id, text) VALUES (?, ?) ON CONFLICT (blob_id) DO NOTHING`, blobID, p.Text); err != nil {
+	res, err := tx.ExecContext(ctx, `INSERT INTO blob_text (blob_id, text) VALUES (?, ?) ON CONFLICT (blob_id) DO NOTHING`, blobID, p.Text)
+	if err != nil {
 		return fmt.Errorf("mailstore: blob text: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n > 0 {
+		*texts = append(*texts, blobID)
 	}
 	var sentDate int64
 	if !p.Date.IsZero() {
