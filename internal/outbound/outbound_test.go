@@ -135,6 +135,10 @@ func (f fakeDNS) LookupIP(ctx context.Context, h string) ([]netip.Addr, resolver
 	return nil, resolver.Result{}, resolver.ErrNotFound
 }
 
+func (f fakeDNS) LookupTLSA(ctx context.Context, port int, proto, h string) ([]resolver.TLSA, resolver.Result, error) {
+	return nil, resolver.Result{}, resolver.ErrNoData
+}
+
 type fixture struct {
 	q     *queue.Queue
 	d     *db.DB
