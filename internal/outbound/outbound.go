@@ -1,8 +1,15 @@
 // Package outbound delivers the outbound queue to other mail servers: it claims due entries,
 // groups them by destination domain and message, finds the receiving servers (MX by preference,
-// then the domain's own address), speaks SMTP to them with opportunistic STARTTLS, retries
-// temporary failures with back-off, and tells senders about long delays and failures with
-// RFC 3464 delivery status notifications — never to the null sender.
+// then the domain's own address), speaks SMTP to them, retries temporary failures with
+// back-off, and tells senders about long delays and failures with RFC 3464 delivery status
+// notifications — never to the null sender.
+//
+// It applies the TLS policy of each destination: DANE (RFC 7672) when the resolver says the
+// server's addresses and TLSA records are DNSSEC-validated, else the domain's MTA-STS policy
+// (RFC 8461, found through internal/mtasts), else opportunistic STARTTLS (RFC 7435). Messages
+// sent with REQUIRETLS (RFC 8689) go only over TLS with a verified certificate to servers that
+// take the flag on; "TLS-Required: No" waives MTA-STS and DANE. Every attempt records the
+// policy and what the certificate check found.
 //
 // It owns the delivery attempts and their policy. The queue's storage is the queue package's;
 // local delivery of the notifications is the Notifier's (the delivery pipeline).
