@@ -443,10 +443,16 @@ func TestQueueControl(t *testing.T) {
 		t.Fatalf("queue: %d %s", st, body)
 	}
 	id := fmt.Sprint(es[0].ID)
+	if err := f.q.RecordAttempt(ctx, es[0].ID, queue.Attempt{At: 1, Host: "127.0.0.1:25", Policy: "mta-sts-enforce", TLSResult: "failed: x509: certificate has expired", Code: 451,
+		Response: "451 4.7.5 mta-sts-enforce policy: x509: certificate has expired"}); err != nil {
+		t.Fatal(err)
+	}
 	for _, step := range []struct {
 		method, path, body, want string
 		status                   int
 	}{
+		{"GET", "", "", `"policy": "mta-sts-enforce",
+      "tls_result": "failed: x509: certificate has expired"`, 200},
 		{"POST", "/hold", `{"reason":"suspicious"}`, "", 204},
 		{"GET", "", "", `"hold_reason": "suspicious"`, 200},
 		{"POST", "/release", "", "", 204},

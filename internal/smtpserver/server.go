@@ -100,6 +100,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, mode Mode) error {
 	srv.ReadTimeout = 5 * time.Minute
 	srv.WriteTimeout = 5 * time.Minute
 	srv.EnableSMTPUTF8 = true
+	// REQUIRETLS (RFC 8689) is advertised once the session is encrypted.
+	srv.EnableREQUIRETLS = true
 	// go-smtp advertises AUTH without TLS only when this is set; the session still refuses it
 	// from anything but loopback (see AuthMechanisms).
 	srv.AllowInsecureAuth = s.cfg.AllowInsecureAuth

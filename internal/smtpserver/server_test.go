@@ -185,6 +185,8 @@ func TestSessions(t *testing.T) {
 	}{
 		{"EHLO advertises the extensions", false, []string{"EHLO c.test"},
 			[]string{`(?s)^250-.*PIPELINING.*8BITMIME.*ENHANCEDSTATUSCODES.*CHUNKING.*SMTPUTF8.*SIZE 100000`}},
+		{"REQUIRETLS refused without TLS", false, []string{"EHLO c", "MAIL FROM:<a@ext.test> REQUIRETLS"},
+			[]string{"", `^530 5\.7\.10 `}},
 		{"unknown user at RCPT", false, []string{"EHLO c", "MAIL FROM:<a@ext.test>", "RCPT TO:<nobody@x.test>"},
 			[]string{"", `^250 `, `^550 5\.1\.1 `}},
 		{"no relaying without AUTH", false, []string{"EHLO c", "MAIL FROM:<a@ext.test>", "RCPT TO:<b@elsewhere.test>"},

@@ -32,9 +32,10 @@ type session struct {
 	account *directory.Account
 	addrs   []string // what the authenticated account may send as
 
-	from     string
-	declared int64
-	rcpts    []string
+	from       string
+	declared   int64
+	rcpts      []string
+	requireTLS bool // MAIL FROM ... REQUIRETLS
 }
 
 func newSession(s *Server, mode Mode, c *smtp.Conn) *session {
@@ -61,7 +62,7 @@ func (s *session) isTLS() bool {
 
 // Reset forgets the current transaction (RSET, or after a message).
 func (s *session) Reset() {
-	s.from, s.declared, s.rcpts = "", 0, nil
+	s.from, s.declared, s.rcpts, s.requireTLS = "", 0, nil, false
 }
 
 // Logout ends the session.
@@ -164,6 +165,10 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	if opts != nil && opts.Size > s.sizeLimit() {
 		return errTooBig(s.sizeLimit())
 	}
+	if opts != nil && opts.RequireTLS && !s.isTLS() {
+		// Only advertised after STARTTLS; a client sending it in clear gets the RFC 8689 answer.
+		return &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 10}, Message: "REQUIRETLS needs a TLS session: use STARTTLS first"}
+	}
 	if s.account != nil && !s.mayUseSender(from) {
 		return errNotYourAddress(from)
 	}
@@ -189,6 +194,7 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	s.from = from
 	if opts != nil {
 		s.declared = opts.Size
+		s.requireTLS = opts.RequireTLS
 	}
 	return nil
 }
@@ -258,7 +264,7 @@ func (s *session) Data(r io.Reader) error {
 		raw = v.Message
 		header = append([]byte(v.Field), header...)
 	}
-	env := &deliver.Envelope{From: s.from, Rcpts: s.rcpts, Header: header, Raw: raw, Junk: junk}
+	env := &deliver.Envelope{From: s.from, Rcpts: s.rcpts, Header: header, Raw: raw, Junk: junk, RequireTLS: s.requireTLS}
 	if s.account != nil {
 		env.AccountID = s.account.ID
 	}
