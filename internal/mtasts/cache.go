@@ -67,6 +67,7 @@ type Cache struct {
 	mu     sync.Mutex
 	mem    map[string]*Stored
 	failed map[string]time.Time // domain → when a fetch may be tried again
+	absent map[string]time.Time // domain → when the store had no policy for it
 }
 
 // New returns a cache.
@@ -83,7 +84,7 @@ func New(cfg Config) *Cache {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	c := &Cache{cfg: cfg, log: cfg.Logger, mem: map[string]*Stored{}, failed: map[string]time.Time{}}
+	c := &Cache{cfg: cfg, log: cfg.Logger, mem: map[string]*Stored{}, failed: map[string]time.Time{}, absent: map[string]time.Time{}}
 	dial := cfg.Dial
 	if dial == nil {
 		dial = c.dialResolved
@@ -163,23 +164,41 @@ func (c *Cache) Policy(ctx context.Context, domain string) (*Policy, error) {
 func (c *Cache) cached(ctx context.Context, domain string, now time.Time) *Stored {
 	c.mu.Lock()
 	s := c.mem[domain]
+	checked, recent := c.absent[domain]
 	c.mu.Unlock()
-	if s == nil && c.cfg.Store != nil {
+	if s == nil && c.cfg.Store != nil && !(recent && now.Sub(checked) < absentFor) {
 		var err error
 		if s, err = c.cfg.Store.Load(ctx, domain); err != nil {
 			c.log.Warn("mta-sts: load cached policy", "domain", domain, "err", err)
 		}
+		c.mu.Lock()
 		if s != nil {
-			c.mu.Lock()
+			if len(c.mem) >= maxAbsent {
+				clear(c.mem)
+			}
 			c.mem[domain] = s
-			c.mu.Unlock()
+			delete(c.absent, domain)
+		} else if err == nil {
+			if len(c.absent) >= maxAbsent {
+				clear(c.absent)
+			}
+			c.absent[domain] = now
 		}
+		c.mu.Unlock()
 	}
 	if s == nil || !s.Expires.After(now) {
 		return nil
 	}
 	return s
 }
+
+// A domain found without a stored policy is not looked up in the store again for absentFor
+// (it is fetched, and stored, as soon as its TXT record appears). Each map of the cache holds
+// at most maxAbsent domains; the store keeps what memory forgets.
+const (
+	absentFor = time.Minute
+	maxAbsent = 10000
+)
 
 // recordID returns the id of the domain's one STSv1 TXT record (RFC 8461 §3.1: several
 // records mean none).
@@ -224,14 +243,21 @@ func (c *Cache) fetchOnce(ctx context.Context, domain, id string, now time.Time)
 	if err != nil {
 		c.log.Info("mta-sts: policy fetch failed", "domain", domain, "err", err)
 		c.mu.Lock()
+		if len(c.failed) >= maxAbsent {
+			clear(c.failed)
+		}
 		c.failed[domain] = now.Add(c.cfg.RetryFailed)
 		c.mu.Unlock()
 		return nil
 	}
 	s := &Stored{ID: id, Policy: p, FetchedAt: now, Expires: now.Add(p.MaxAge)}
 	c.mu.Lock()
+	if len(c.mem) >= maxAbsent {
+		clear(c.mem) // the store still has them
+	}
 	c.mem[domain] = s
 	delete(c.failed, domain)
+	delete(c.absent, domain)
 	c.mu.Unlock()
 	if c.cfg.Store != nil {
 		if err := c.cfg.Store.Save(ctx, domain, s); err != nil {

@@ -34,10 +34,10 @@ func (s DBStore) Load(ctx context.Context, domain string) (*Stored, error) {
 
 // Save keeps st as the policy of domain, replacing any other.
 func (s DBStore) Save(ctx context.Context, domain string, st *Stored) error {
-	_, err := s.DB.ExecContext(ctx, `INSERT INTO mta_sts_policies (domain, policy_id, policy, fetched_at, expires_at, checked_at) VALUES (?, ?, ?, ?, ?, ?)
+	_, err := s.DB.ExecContext(ctx, `INSERT INTO mta_sts_policies (domain, policy_id, policy, fetched_at, expires_at) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (domain) DO UPDATE SET policy_id = excluded.policy_id, policy = excluded.policy, fetched_at = excluded.fetched_at,
-		expires_at = excluded.expires_at, checked_at = excluded.checked_at`,
-		domain, st.ID, st.Policy.String(), st.FetchedAt.UnixMilli(), st.Expires.UnixMilli(), time.Now().UnixMilli())
+		expires_at = excluded.expires_at`,
+		domain, st.ID, st.Policy.String(), st.FetchedAt.UnixMilli(), st.Expires.UnixMilli())
 	if err != nil {
 		return fmt.Errorf("mtasts: save %s: %w", domain, err)
 	}

@@ -362,8 +362,8 @@ func (r *Runner) deliverVia(ctx context.Context, targets []target, mode tlsMode,
 		groups[k] = append(groups[k], it)
 	}
 	var c *client
-	var last *Reply
-	var lastOut outcome
+	var last, lastOther *Reply // lastOther: the last failure that was not a policy refusal
+	var lastOut, lastOtherOut outcome
 	refused, tried := 0, 0
 	for _, t := range targets {
 		p := t.conn
@@ -395,6 +395,8 @@ func (r *Runner) deliverVia(ctx context.Context, targets []target, mode tlsMode,
 			if last.Enhanced == "4.7.5" || last.Enhanced == "5.7.30" {
 				refused++
 				lastOut.result = "failed: " + last.Text
+			} else {
+				lastOther, lastOtherOut = last, lastOut
 			}
 			r.log.Info("outbound: connect", "host", h, "name", p.name, "policy", p.policy, "err", err)
 		}
@@ -403,9 +405,13 @@ func (r *Runner) deliverVia(ctx context.Context, targets []target, mode tlsMode,
 		}
 	}
 	if c == nil {
-		if mode == tlsRequired && refused == tried && tried > 0 && last.Enhanced != "5.7.30" {
+		switch {
+		case mode == tlsRequired && refused == tried && tried > 0 && last.Enhanced != "5.7.30":
 			// Every server was refused for want of TLS: the message cannot go (RFC 8689).
 			last = requireTLSFailure("%s", last.Text)
+		case mode == tlsRequired && refused < tried && lastOther != nil:
+			// A server that could not be reached may yet take it: try again later.
+			last, lastOut = lastOther, lastOtherOut
 		}
 		for _, it := range items {
 			r.settle(ctx, it, last, lastOut)

@@ -13,6 +13,5 @@ CREATE TABLE mta_sts_policies (
   policy_id   TEXT NOT NULL,
   policy      TEXT NOT NULL,
   fetched_at  BIGINT NOT NULL,
-  expires_at  BIGINT NOT NULL,
-  checked_at  BIGINT NOT NULL
+  expires_at  BIGINT NOT NULL
 );
