@@ -429,6 +429,23 @@ func TestSelfServiceAndAppPasswords(t *testing.T) {
 	})
 }
 
+func TestTenantDMARCRule(t *testing.T) {
+	f := setup(t, dbtest.Open(t, dbtest.DSN(t, "sqlite")))
+	boss := f.login("boss@provider.test")
+	if st, body := boss.do("GET", "/api/v1/tenants/Rossi%20Srl", ""); st != 200 || !strings.Contains(body, `"reject_dmarc": true`) {
+		t.Fatalf("default: %d %s", st, body)
+	}
+	if st, body := boss.do("PATCH", "/api/v1/tenants/Rossi%20Srl", `{"reject_dmarc":false}`); st != 200 || !strings.Contains(body, `"reject_dmarc": false`) {
+		t.Fatalf("patch: %d %s", st, body)
+	}
+	if st, body := boss.do("PATCH", "/api/v1/tenants/Rossi%20Srl", `{"reject_dmarc":"no"}`); st != 400 || !strings.Contains(body, "malformed-request") {
+		t.Fatalf("bad value: %d %s", st, body)
+	}
+	if st, body := boss.do("GET", "/api/v1/tenants/Rossi%20Srl", ""); st != 200 || !strings.Contains(body, `"reject_dmarc": false`) || !strings.Contains(body, `"contact_email"`) {
+		t.Fatalf("after: %d %s", st, body)
+	}
+}
+
 func TestQueueControl(t *testing.T) {
 	f := setup(t, dbtest.Open(t, dbtest.DSN(t, "sqlite")))
 	ctx := context.Background()

@@ -56,9 +56,12 @@ type Config struct {
 	Logger            *slog.Logger
 	Metrics           *observe.Metrics
 	// Inbound checks SPF, DKIM and DMARC of messages arriving on the MX from other servers
-	// (nil: no checks); RejectDMARC refuses those whose From domain's policy says reject.
-	Inbound     *mailauth.Inbound
-	RejectDMARC bool
+	// (nil: no checks). A message whose From domain's policy says reject is refused when the
+	// recipients' tenant says so (TenantRejectsDMARC), or, without that function, when
+	// RejectDMARC is set; otherwise it goes to Junk.
+	Inbound            *mailauth.Inbound
+	RejectDMARC        bool
+	TenantRejectsDMARC func(ctx context.Context, tenantID int64) (bool, error)
 	// CheckLoopback runs the inbound checks on loopback clients too (tests); otherwise a
 	// local client is trusted, as the local MTA.
 	CheckLoopback bool

@@ -15,3 +15,6 @@ CREATE TABLE mta_sts_policies (
   fetched_at  BIGINT NOT NULL,
   expires_at  BIGINT NOT NULL
 );
+-- Whether the MX refuses, for a tenant's recipients, messages failing DMARC under p=reject
+-- (otherwise they go to Junk). Default on, as the node-wide rule was.
+ALTER TABLE tenants ADD COLUMN reject_dmarc BOOLEAN NOT NULL DEFAULT TRUE;
