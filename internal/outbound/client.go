@@ -58,7 +58,18 @@ type connPolicy struct {
 	// certificate and the REQUIRETLS extension, or no delivery.
 	requireTLS bool
 	note       string // recorded with the result (a relaxed policy, an MX outside the policy)
+	// clear skips STARTTLS: opportunistic delivery after a failed handshake (RFC 7435 §4).
+	clear bool
 }
+
+// handshakeError is a failed TLS handshake after STARTTLS.
+type handshakeError struct {
+	host string
+	err  error
+}
+
+func (e *handshakeError) Error() string { return "TLS with " + e.host + ": " + e.err.Error() }
+func (e *handshakeError) Unwrap() error { return e.err }
 
 // policyFailure is a refusal of a server by the TLS policy, before any transaction.
 func policyFailure(format string, args ...any) *Reply {
@@ -87,8 +98,11 @@ func dial(ctx context.Context, addr, ehlo string, p connPolicy, tlsConf *tls.Con
 		return nil, err
 	}
 	mustTLS := p.enforce || p.requireTLS
-	if _, ok := c.ext["STARTTLS"]; !ok || tlsConf == nil {
+	if _, ok := c.ext["STARTTLS"]; !ok || tlsConf == nil || p.clear && !mustTLS {
 		c.result = "no STARTTLS offered"
+		if ok {
+			c.result = "in clear: the TLS handshake failed on the previous connection"
+		}
 		if p.requireTLS {
 			c.close()
 			return nil, requireTLSFailure("%s does not offer STARTTLS", p.name)
@@ -113,7 +127,7 @@ func dial(ctx context.Context, addr, ehlo string, p connPolicy, tlsConf *tls.Con
 	tc := tls.Client(conn, cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		conn.Close()
-		return nil, fmt.Errorf("TLS with %s: %w", p.name, err)
+		return nil, &handshakeError{host: p.name, err: err}
 	}
 	st := tc.ConnectionState()
 	c.conn, c.tp = tc, textproto.NewConn(tc)

@@ -386,6 +386,14 @@ func (r *Runner) deliverVia(ctx context.Context, targets []target, mode tlsMode,
 		for _, h := range t.addrs {
 			tried++
 			cl, err := dial(ctx, h, r.cfg.Hostname, p, r.cfg.TLS, r.cfg.RootCAs, r.cfg.DialTimeout, time.Time{})
+			var he *handshakeError
+			if errors.As(err, &he) && !p.enforce && !p.requireTLS {
+				// Opportunistic TLS that cannot be negotiated: deliver in clear (RFC 7435 §4).
+				r.log.Info("outbound: TLS handshake failed, trying in clear", "host", h, "name", p.name, "err", err)
+				plain := p
+				plain.clear = true
+				cl, err = dial(ctx, h, r.cfg.Hostname, plain, r.cfg.TLS, r.cfg.RootCAs, r.cfg.DialTimeout, time.Time{})
+			}
 			if err == nil {
 				c = cl
 				break

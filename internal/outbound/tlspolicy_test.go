@@ -259,3 +259,23 @@ func TestRequireTLS(t *testing.T) {
 		t.Fatalf("untrusted: %s %+v", st, a)
 	}
 }
+
+// A server whose TLS cannot be negotiated still gets the mail in clear when no policy asks for
+// TLS (RFC 7435 §4), and the attempt says so; a REQUIRETLS message does not go.
+func TestOpportunisticFallback(t *testing.T) {
+	ctx := context.Background()
+	d := dbtest.Open(t, dbtest.DSN(t, "sqlite"))
+	ca := testca.New(t, "Test Root")
+	old := startReceiverTLS(t, &tls.Config{Certificates: []tls.Certificate{ca.Issue(t, "127.0.0.1")}, MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11}, true)
+	f := setupConfig(t, d, nil, outbound.Config{RootCAs: ca.Pool(), Routes: map[string]string{"old.test": old.addr}})
+	f.q.Enqueue(ctx, "anna@posta.test", []string{"a@old.test"}, []byte(msg), 0)
+	f.q.EnqueueRequireTLS(ctx, "anna@posta.test", []string{"b@old.test"}, []byte(msg), 0, true)
+	f.r.RunOnce(ctx)
+	st, a := lastAttempt(t, f.q, "a@old.test")
+	if old.got["a@old.test"] == nil || st != "delivered" || a.TLS != "" || !strings.Contains(a.TLSResult, "in clear") {
+		t.Fatalf("opportunistic: %s %+v", st, a)
+	}
+	if st, a := lastAttempt(t, f.q, "b@old.test"); old.got["b@old.test"] != nil || st == "delivered" {
+		t.Fatalf("REQUIRETLS went in clear: %s %+v", st, a)
+	}
+}
