@@ -85,11 +85,17 @@ func queueShow(ctx context.Context, e *env, args []string) error {
 		}
 		fmt.Fprintf(e.stdout, "ID:         %d\nStatus:     %s %s\nFrom:       %s\nTo:         %s\nMessage-ID: %s\nSize:       %d\nAttempts:   %d\n",
 			d.ID, d.Status, d.HoldReason, d.From, d.To, d.MessageID, d.Size, d.Entry.Attempts)
+		if d.RequireTLS {
+			fmt.Fprintf(e.stdout, "REQUIRETLS: yes (verified TLS only, RFC 8689)\n")
+		}
 		if d.NextTry != 0 && d.Status == "queued" {
 			fmt.Fprintf(e.stdout, "Next try:   %s\n", time.UnixMilli(d.NextTry).Format(time.DateTime))
 		}
 		for _, a := range d.Attempts {
 			fmt.Fprintf(e.stdout, "  %s  %s  %s  %s\n", time.UnixMilli(a.At).Format(time.DateTime), a.Host, a.TLS, a.Response)
+			if a.Policy != "" {
+				fmt.Fprintf(e.stdout, "      TLS policy: %s  certificate: %s\n", a.Policy, orDash(a.TLSResult))
+			}
 		}
 		return nil
 	})
@@ -153,8 +159,18 @@ func queueTrace(ctx context.Context, e *env, args []string) error {
 			fmt.Fprintf(e.stdout, "%d  %s -> %s  %s  %s\n", t.QueueID, t.From, t.To, t.Status, t.Response)
 			for _, a := range t.Attempts {
 				fmt.Fprintf(e.stdout, "    %s  %s  %s  %s\n", time.UnixMilli(a.At).Format(time.DateTime), a.Host, a.TLS, a.Response)
+				if a.Policy != "" {
+					fmt.Fprintf(e.stdout, "        TLS policy: %s  certificate: %s\n", a.Policy, orDash(a.TLSResult))
+				}
 			}
 		}
 		return nil
 	})
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }

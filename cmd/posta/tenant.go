@@ -15,7 +15,8 @@ func tenantCommands() map[string]command {
 		"create":  {"create a tenant: NAME --contact EMAIL [--contract subscription|payg]", tenantCreate},
 		"list":    {"list tenants", tenantList},
 		"show":    {"show a tenant and its usage against its contract: NAME", tenantShow},
-		"update":  {"change a tenant: NAME [--name] [--contact] [--contract] [--max-message-size]", tenantUpdate},
+		"update":  {"change a tenant: NAME [--name] [--contact] [--contract] [--max-message-size] [--reject-dmarc=true|false]", tenantUpdate},
+		"set":     {"the same as update", tenantUpdate},
 		"suspend": {"suspend a tenant: NAME", func(ctx context.Context, e *env, a []string) error { return tenantStatus(ctx, e, a, "suspended") }},
 		"resume":  {"re-activate a suspended tenant: NAME", func(ctx context.Context, e *env, a []string) error { return tenantStatus(ctx, e, a, "active") }},
 		"cap":     {"set a subscription contract's cap: NAME COS MAX (MAX -1 removes it)", tenantCap},
@@ -102,7 +103,12 @@ func tenantShow(ctx context.Context, e *env, args []string) error {
 				Usage []directory.COSUsage `json:"usage"`
 			}{t, usage})
 		}
-		fmt.Fprintf(e.stdout, "Tenant:   %s (id %d)\nContract: %s\nStatus:   %s\nContact:  %s\nCreated:  %s\n\n", t.Name, t.ID, t.Contract, t.Status, t.ContactEmail, fmtTime(t.CreatedAt))
+		dmarc := "refused at SMTP time"
+		if !t.RejectDMARC {
+			dmarc = "accepted into Junk"
+		}
+		fmt.Fprintf(e.stdout, "Tenant:   %s (id %d)\nContract: %s\nStatus:   %s\nContact:  %s\nCreated:  %s\nDMARC p=reject failures: %s\n\n",
+			t.Name, t.ID, t.Contract, t.Status, t.ContactEmail, fmtTime(t.CreatedAt), dmarc)
 		var rows [][]string
 		for _, u := range usage {
 			c := "-"
@@ -122,6 +128,7 @@ func tenantUpdate(ctx context.Context, e *env, args []string) error {
 	contact := fs.String("contact", "", "new contact e-mail")
 	contract := fs.String("contract", "", "subscription or payg")
 	mms := fs.Int64("max-message-size", 0, "message size limit in bytes (0: the provider's)")
+	rejectDMARC := fs.Bool("reject-dmarc", true, "refuse at SMTP time messages to the tenant failing DMARC with p=reject (false: accept them into Junk)")
 	pos, err := parseFlags(fs, args, 1)
 	if err != nil {
 		return err
@@ -130,6 +137,9 @@ func tenantUpdate(ctx context.Context, e *env, args []string) error {
 	u := directory.TenantUpdate{Name: optString(set, "name", *name), ContactEmail: optString(set, "contact", *contact), Contract: optString(set, "contract", *contract)}
 	if set["max-message-size"] {
 		u.MaxMessageSize = mms
+	}
+	if set["reject-dmarc"] {
+		u.RejectDMARC = rejectDMARC
 	}
 	return withDirectory(ctx, e, func(ctx context.Context, _ *server.Server, dir *directory.Service) error {
 		t, err := dir.UpdateTenant(ctx, pos[0], u)

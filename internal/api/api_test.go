@@ -429,6 +429,23 @@ func TestSelfServiceAndAppPasswords(t *testing.T) {
 	})
 }
 
+func TestTenantDMARCRule(t *testing.T) {
+	f := setup(t, dbtest.Open(t, dbtest.DSN(t, "sqlite")))
+	boss := f.login("boss@provider.test")
+	if st, body := boss.do("GET", "/api/v1/tenants/Rossi%20Srl", ""); st != 200 || !strings.Contains(body, `"reject_dmarc": true`) {
+		t.Fatalf("default: %d %s", st, body)
+	}
+	if st, body := boss.do("PATCH", "/api/v1/tenants/Rossi%20Srl", `{"reject_dmarc":false}`); st != 200 || !strings.Contains(body, `"reject_dmarc": false`) {
+		t.Fatalf("patch: %d %s", st, body)
+	}
+	if st, body := boss.do("PATCH", "/api/v1/tenants/Rossi%20Srl", `{"reject_dmarc":"no"}`); st != 400 || !strings.Contains(body, "malformed-request") {
+		t.Fatalf("bad value: %d %s", st, body)
+	}
+	if st, body := boss.do("GET", "/api/v1/tenants/Rossi%20Srl", ""); st != 200 || !strings.Contains(body, `"reject_dmarc": false`) || !strings.Contains(body, `"contact_email"`) {
+		t.Fatalf("after: %d %s", st, body)
+	}
+}
+
 func TestQueueControl(t *testing.T) {
 	f := setup(t, dbtest.Open(t, dbtest.DSN(t, "sqlite")))
 	ctx := context.Background()
@@ -443,10 +460,16 @@ func TestQueueControl(t *testing.T) {
 		t.Fatalf("queue: %d %s", st, body)
 	}
 	id := fmt.Sprint(es[0].ID)
+	if err := f.q.RecordAttempt(ctx, es[0].ID, queue.Attempt{At: 1, Host: "127.0.0.1:25", Policy: "mta-sts-enforce", TLSResult: "failed: x509: certificate has expired", Code: 451,
+		Response: "451 4.7.5 mta-sts-enforce policy: x509: certificate has expired"}); err != nil {
+		t.Fatal(err)
+	}
 	for _, step := range []struct {
 		method, path, body, want string
 		status                   int
 	}{
+		{"GET", "", "", `"policy": "mta-sts-enforce",
+      "tls_result": "failed: x509: certificate has expired"`, 200},
 		{"POST", "/hold", `{"reason":"suspicious"}`, "", 204},
 		{"GET", "", "", `"hold_reason": "suspicious"`, 200},
 		{"POST", "/release", "", "", 204},

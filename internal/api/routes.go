@@ -42,6 +42,8 @@ type (
 		Contract       *string `json:"contract,omitempty"`
 		Status         *string `json:"status,omitempty"`
 		MaxMessageSize *int64  `json:"max_message_size,omitempty"`
+		// RejectDMARC: refuse at SMTP time messages to the tenant failing DMARC p=reject.
+		RejectDMARC *bool `json:"reject_dmarc,omitempty"`
 	}
 	capRequest struct {
 		Max int `json:"max"`

@@ -103,6 +103,10 @@ type Outbound struct {
 	// Routes send a domain's mail to a fixed "host:port" instead of its MX; "*" routes
 	// every domain (a smarthost).
 	Routes map[string]string `toml:"routes"`
+	// TLSRoots is a PEM file of certificate authorities trusted besides the system's when
+	// checking receiving servers' certificates (MTA-STS, REQUIRETLS) and MTA-STS policy
+	// hosts: a private CA, or a test server's certificate.
+	TLSRoots string `toml:"tls_roots"`
 }
 
 // Security holds switches meant for tests and trials.

@@ -154,6 +154,9 @@ func (c *Config) resolvePaths() {
 	c.Blob.Dir = c.abs(c.Blob.Dir)
 	c.TLS.Cert = c.abs(c.TLS.Cert)
 	c.TLS.Key = c.abs(c.TLS.Key)
+	if c.Outbound.TLSRoots != "" {
+		c.Outbound.TLSRoots = c.abs(c.Outbound.TLSRoots)
+	}
 }
 
 // schemaNode is one key of the file's schema: a table (children set) or a value.

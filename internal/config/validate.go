@@ -36,7 +36,7 @@ func (c *Config) validate(file string) *Error {
 	}
 	for _, f := range []struct{ key, val string }{
 		{"data_dir", c.DataDir}, {"database.dsn", c.Database.DSN}, {"blob.dir", c.Blob.Dir},
-		{"tls.cert", c.TLS.Cert}, {"tls.key", c.TLS.Key},
+		{"tls.cert", c.TLS.Cert}, {"tls.key", c.TLS.Key}, {"outbound.tls_roots", c.Outbound.TLSRoots},
 	} {
 		if !utf8.ValidString(f.val) {
 			return bad(f.key, "is not valid UTF-8")

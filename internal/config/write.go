@@ -81,6 +81,13 @@ func (c *Config) encode(b *bytes.Buffer) {
 	line("[outbound]")
 	line("# SMTP port of receiving servers; only tests use another.")
 	line("port = %d", c.Outbound.Port)
+	line("# PEM file of certificate authorities trusted besides the system's for receiving")
+	line("# servers (MTA-STS, REQUIRETLS) and MTA-STS policy hosts.")
+	if c.Outbound.TLSRoots != "" {
+		line("tls_roots = %s", quote(rel(c.Outbound.TLSRoots)))
+	} else {
+		line("tls_roots = \"\"")
+	}
 	line("# Fixed routes, in a [outbound.routes] table: domain = \"host:port\" (\"*\" for every")
 	line("# domain: a smarthost).")
 	if len(c.Outbound.Routes) > 0 {

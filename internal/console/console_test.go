@@ -566,6 +566,16 @@ func TestProviderPages(t *testing.T) {
 	b.want(http.StatusSeeOther, "cap")
 	body := b.get(tp)
 	contains(t, body, "Contract cap for Business Mail 100 MB saved", "cap flash")
+	// DMARC rejects: on by default, off when the box is left unticked.
+	contains(t, body, `name="reject_dmarc" checked`, "DMARC box ticked")
+	b.post(tp, url.Values{"name": {"Gamma"}, "contact_email": {"it@gamma.test"}, "contract": {"subscription"}, "max_message_size": {""}})
+	b.want(http.StatusSeeOther, "tenant settings")
+	if g, _ := e.dir.GetTenant(e.sys, "Gamma"); g.RejectDMARC {
+		t.Fatal("DMARC rejection still on after unticking")
+	}
+	if body := b.get(tp); strings.Contains(body, `name="reject_dmarc" checked`) {
+		t.Fatal("DMARC box still ticked")
+	}
 	b.post(tp+"/status", url.Values{"status": {"suspended"}})
 	b.want(http.StatusSeeOther, "suspend")
 	if g, _ := e.dir.GetTenant(e.sys, "Gamma"); g.Status != "suspended" {

@@ -227,6 +227,9 @@ func (c *Console) showTenant(w http.ResponseWriter, r *http.Request, v *view, ed
 		if t.MaxMessageSize > 0 {
 			edit.Set("max_message_size", strconv.FormatInt(t.MaxMessageSize/directory.MB, 10))
 		}
+		if t.RejectDMARC {
+			edit.Set("reject_dmarc", "on")
+		}
 	}
 	if capf == nil {
 		capf = newForm(v.L, nil)
@@ -249,7 +252,9 @@ func (c *Console) tenantUpdate(w http.ResponseWriter, r *http.Request, v *view) 
 	}
 	mms *= directory.MB
 	name, contact, contract := f.Get("name"), strings.TrimSpace(f.Get("contact_email")), f.Get("contract")
-	t, err := c.dir.UpdateTenant(r.Context(), id, directory.TenantUpdate{Name: &name, ContactEmail: &contact, Contract: &contract, MaxMessageSize: &mms})
+	rejectDMARC := f.Checked("reject_dmarc")
+	t, err := c.dir.UpdateTenant(r.Context(), id, directory.TenantUpdate{Name: &name, ContactEmail: &contact, Contract: &contract, MaxMessageSize: &mms,
+		RejectDMARC: &rejectDMARC})
 	if err != nil {
 		if !errors.Is(err, directory.ErrNotFound) && f.refuse(err, "name", "contact_email", "contract", "max_message_size") {
 			return c.showTenant(w, r, v, f, nil, http.StatusUnprocessableEntity)

@@ -39,9 +39,10 @@ type Signer interface {
 	Sign(ctx context.Context, domain string, msg []byte) ([]byte, error)
 }
 
-// Queue takes remote recipients (internal/queue).
+// Queue takes remote recipients (internal/queue); requireTLS is the REQUIRETLS flag of
+// RFC 8689, kept with the queued message.
 type Queue interface {
-	Enqueue(ctx context.Context, from string, rcpts []string, raw []byte, accountID int64) error
+	EnqueueRequireTLS(ctx context.Context, from string, rcpts []string, raw []byte, accountID int64, requireTLS bool) error
 }
 
 // Deliverer delivers messages.
@@ -100,6 +101,9 @@ type Envelope struct {
 	System bool
 	// Junk files local copies in each recipient's Junk mailbox (a DMARC quarantine).
 	Junk bool
+	// RequireTLS is the REQUIRETLS flag (RFC 8689) the message arrived with: its remote
+	// recipients get it only over verified TLS.
+	RequireTLS bool
 }
 
 // Check tells whether a recipient would be accepted now, for RCPT TO: ErrUnknownRecipient
@@ -308,7 +312,7 @@ func (d *Deliverer) Deliver(ctx context.Context, env *Envelope) ([]error, error)
 		out.Write(env.Header)
 		out.Write(env.Raw)
 		raw := d.sign(ctx, out.Bytes())
-		if err := d.queue.Enqueue(ctx, env.From, p.remote, raw, env.AccountID); err != nil {
+		if err := d.queue.EnqueueRequireTLS(ctx, env.From, p.remote, raw, env.AccountID, env.RequireTLS); err != nil {
 			return nil, err
 		}
 	}

@@ -26,7 +26,10 @@ type Tenant struct {
 	Contract       string `json:"contract"`
 	Status         string `json:"status"`
 	MaxMessageSize int64  `json:"max_message_size,omitempty"`
-	CreatedAt      int64  `json:"created_at"`
+	// RejectDMARC refuses, at SMTP time, messages to the tenant's addresses that fail DMARC
+	// under a p=reject policy; when off they are accepted into Junk (default on).
+	RejectDMARC bool  `json:"reject_dmarc"`
+	CreatedAt   int64 `json:"created_at"`
 }
 
 // TenantSpec describes a new tenant.
@@ -37,11 +40,11 @@ type TenantSpec struct {
 	MaxMessageSize int64
 }
 
-const tenantCols = `id, name, contact_email, contract, status, COALESCE(max_message_size, 0), created_at`
+const tenantCols = `id, name, contact_email, contract, status, COALESCE(max_message_size, 0), reject_dmarc, created_at`
 
 func scanTenant(sc interface{ Scan(...any) error }) (*Tenant, error) {
 	var t Tenant
-	err := sc.Scan(&t.ID, &t.Name, &t.ContactEmail, &t.Contract, &t.Status, &t.MaxMessageSize, &t.CreatedAt)
+	err := sc.Scan(&t.ID, &t.Name, &t.ContactEmail, &t.Contract, &t.Status, &t.MaxMessageSize, &t.RejectDMARC, &t.CreatedAt)
 	return &t, err
 }
 
@@ -175,6 +178,7 @@ type TenantUpdate struct {
 	Contract       *string
 	Status         *string
 	MaxMessageSize *int64
+	RejectDMARC    *bool
 }
 
 // UpdateTenant changes a tenant (provider only).
@@ -216,8 +220,12 @@ func (s *Service) UpdateTenant(ctx context.Context, idOrName string, u TenantUpd
 		if spec.MaxMessageSize > 0 {
 			mms = spec.MaxMessageSize
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE tenants SET name = ?, contact_email = ?, contract = ?, status = ?, max_message_size = ?, updated_at = ? WHERE id = ?`,
-			spec.Name, spec.ContactEmail, spec.Contract, status, mms, s.now(), t.ID)
+		rejectDMARC := t.RejectDMARC
+		if u.RejectDMARC != nil {
+			rejectDMARC = *u.RejectDMARC
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE tenants SET name = ?, contact_email = ?, contract = ?, status = ?, max_message_size = ?, reject_dmarc = ?, updated_at = ? WHERE id = ?`,
+			spec.Name, spec.ContactEmail, spec.Contract, status, mms, rejectDMARC, s.now(), t.ID)
 		if db.IsUniqueViolation(err) {
 			return refuse("invalid-argument", "name", "a tenant named %q already exists", spec.Name)
 		}
@@ -235,6 +243,21 @@ func (s *Service) UpdateTenant(ctx context.Context, idOrName string, u TenantUpd
 		return nil, err
 	}
 	return getTenant(ctx, s.db, idOrName)
+}
+
+// RejectsDMARC reports whether the tenant refuses messages that fail DMARC under a p=reject
+// policy at SMTP time. It is asked by the MX for a recipient's tenant, like Resolve, without an
+// actor; an unknown tenant gets the default, true.
+func (s *Service) RejectsDMARC(ctx context.Context, tenantID int64) (bool, error) {
+	var on bool
+	err := s.db.QueryRowContext(ctx, `SELECT reject_dmarc FROM tenants WHERE id = ?`, tenantID).Scan(&on)
+	if errors.Is(err, sql.ErrNoRows) {
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("directory: DMARC setting of tenant %d: %w", tenantID, err)
+	}
+	return on, nil
 }
 
 // SetContractCap sets how many accounts of a class of service a subscription tenant may have

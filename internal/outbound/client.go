@@ -3,6 +3,7 @@ package outbound
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/postamail/posta/internal/resolver"
 )
 
 // Reply is an SMTP reply: code, enhanced status code when given, text.
@@ -30,23 +33,61 @@ func (r *Reply) Error() string {
 // Temporary reports a 4xx reply (or a local failure that is not a reply at all).
 func (r *Reply) Temporary() bool { return r.Code < 500 }
 
-// client is an SMTP client for relaying (RFC 5321): EHLO with our name, opportunistic STARTTLS,
-// one transaction per message with several recipients.
+// client is an SMTP client for relaying (RFC 5321): EHLO with our name, STARTTLS as the TLS
+// policy of the destination asks, one transaction per message with several recipients.
 type client struct {
-	conn net.Conn
-	tp   *textproto.Conn
-	ext  map[string]string
-	tls  string // "" or the negotiated version and cipher
-	host string
+	conn     net.Conn
+	tp       *textproto.Conn
+	ext      map[string]string
+	tls      string // "" or the negotiated version and cipher
+	host     string
+	policy   string // the TLS policy that applied (Attempt.Policy)
+	result   string // what the certificate check found (Attempt.TLSResult)
+	verified bool   // the certificate was verified (DANE or PKIX for the host name)
 }
 
-func dial(ctx context.Context, addr, host, ehlo string, tlsConf *tls.Config, timeout time.Duration) (*client, error) {
+// connPolicy is what a connection to one receiving server must satisfy.
+type connPolicy struct {
+	name   string          // reference identifier: the MX host name (or a route's host)
+	policy string          // as recorded: opportunistic, mta-sts-testing, mta-sts-enforce, dane, route
+	tlsa   []resolver.TLSA // usable TLSA records (policy dane)
+	// enforce makes a failure of the policy refuse the server (dane and mta-sts-enforce,
+	// unless the message says "TLS-Required: No"); otherwise the failure is only recorded.
+	enforce bool
+	// requireTLS is for REQUIRETLS messages (RFC 8689 §4.2.1): STARTTLS, a verified
+	// certificate and the REQUIRETLS extension, or no delivery.
+	requireTLS bool
+	note       string // recorded with the result (a relaxed policy, an MX outside the policy)
+	// clear skips STARTTLS: opportunistic delivery after a failed handshake (RFC 7435 §4).
+	clear bool
+}
+
+// handshakeError is a failed TLS handshake after STARTTLS.
+type handshakeError struct {
+	host string
+	err  error
+}
+
+func (e *handshakeError) Error() string { return "TLS with " + e.host + ": " + e.err.Error() }
+func (e *handshakeError) Unwrap() error { return e.err }
+
+// policyFailure is a refusal of a server by the TLS policy, before any transaction.
+func policyFailure(format string, args ...any) *Reply {
+	return &Reply{Code: 451, Enhanced: "4.7.5", Text: fmt.Sprintf(format, args...)}
+}
+
+// requireTLSFailure is a server that cannot take a REQUIRETLS message (RFC 8689 §4.2.1).
+func requireTLSFailure(format string, args ...any) *Reply {
+	return &Reply{Code: 550, Enhanced: "5.7.30", Text: "REQUIRETLS: " + fmt.Sprintf(format, args...)}
+}
+
+func dial(ctx context.Context, addr, ehlo string, p connPolicy, tlsConf *tls.Config, roots *x509.CertPool, timeout time.Duration, now time.Time) (*client, error) {
 	d := net.Dialer{Timeout: timeout}
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}
-	c := &client{conn: conn, tp: textproto.NewConn(conn), host: host}
+	c := &client{conn: conn, tp: textproto.NewConn(conn), host: p.name, policy: p.policy}
 	conn.SetDeadline(time.Now().Add(5 * time.Minute))
 	if _, err := c.read(220); err != nil {
 		conn.Close()
@@ -56,29 +97,100 @@ func dial(ctx context.Context, addr, host, ehlo string, tlsConf *tls.Config, tim
 		conn.Close()
 		return nil, err
 	}
-	if _, ok := c.ext["STARTTLS"]; ok && tlsConf != nil {
-		if _, err := c.cmd(220, "STARTTLS"); err != nil {
-			conn.Close()
-			return nil, err
+	mustTLS := p.enforce || p.requireTLS
+	if _, ok := c.ext["STARTTLS"]; !ok || tlsConf == nil || p.clear && !mustTLS {
+		c.result = "no STARTTLS offered"
+		if ok {
+			c.result = "in clear: the TLS handshake failed on the previous connection"
 		}
-		cfg := tlsConf.Clone()
-		if cfg.ServerName == "" {
-			cfg.ServerName = host
+		if p.requireTLS {
+			c.close()
+			return nil, requireTLSFailure("%s does not offer STARTTLS", p.name)
 		}
-		tc := tls.Client(conn, cfg)
-		if err := tc.HandshakeContext(ctx); err != nil {
-			conn.Close()
-			return nil, fmt.Errorf("TLS with %s: %w", host, err)
+		if mustTLS {
+			c.close()
+			return nil, policyFailure("%s does not offer STARTTLS, which the %s policy requires", p.name, p.policy)
 		}
-		st := tc.ConnectionState()
-		c.conn, c.tp = tc, textproto.NewConn(tc)
-		c.tls = tls.VersionName(st.Version) + " " + tls.CipherSuiteName(st.CipherSuite)
-		if err := c.ehlo(ehlo); err != nil {
-			tc.Close()
-			return nil, err
+		c.result = addNote(c.result, p.note)
+		return c, nil
+	}
+	if _, err := c.cmd(220, "STARTTLS"); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	// The certificate is checked below, as the policy says, not by the handshake.
+	cfg := tlsConf.Clone()
+	cfg.InsecureSkipVerify = true
+	if cfg.ServerName == "" {
+		cfg.ServerName = p.name
+	}
+	tc := tls.Client(conn, cfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		conn.Close()
+		return nil, &handshakeError{host: p.name, err: err}
+	}
+	st := tc.ConnectionState()
+	c.conn, c.tp = tc, textproto.NewConn(tc)
+	c.tls = tls.VersionName(st.Version) + " " + tls.CipherSuiteName(st.CipherSuite)
+	var verr error
+	if p.policy == "dane" {
+		var match string
+		if match, verr = verifyDANE(p.tlsa, st.PeerCertificates, p.name, now); verr == nil {
+			c.result = "verified (" + match + ")"
+		}
+	} else {
+		if verr = verifyPKIX(st.PeerCertificates, p.name, roots, now); verr == nil {
+			c.result = "verified (PKIX)"
 		}
 	}
+	c.verified = verr == nil
+	if verr != nil {
+		switch {
+		case p.enforce:
+			c.close()
+			return nil, policyFailure("%s policy: %v", p.policy, verr)
+		case p.requireTLS:
+			c.close()
+			return nil, requireTLSFailure("certificate of %s not verified: %v", p.name, verr)
+		case p.policy == "mta-sts-testing":
+			c.result = "failed: " + verr.Error()
+		default:
+			c.result = "not verified: " + verr.Error()
+		}
+	}
+	c.result = addNote(c.result, p.note)
+	if err := c.ehlo(ehlo); err != nil {
+		tc.Close()
+		return nil, err
+	}
+	if _, ok := c.ext["REQUIRETLS"]; p.requireTLS && !ok {
+		c.close()
+		return nil, requireTLSFailure("%s does not support REQUIRETLS", p.name)
+	}
 	return c, nil
+}
+
+func addNote(result, note string) string {
+	switch {
+	case note == "":
+		return result
+	case result == "":
+		return note
+	}
+	return result + "; " + note
+}
+
+// verifyPKIX checks the server's chain against the trusted roots for the host name.
+func verifyPKIX(chain []*x509.Certificate, host string, roots *x509.CertPool, now time.Time) error {
+	if len(chain) == 0 {
+		return errors.New("no certificate presented")
+	}
+	inter := x509.NewCertPool()
+	for _, c := range chain[1:] {
+		inter.AddCert(c)
+	}
+	_, err := chain[0].Verify(x509.VerifyOptions{DNSName: host, Roots: roots, Intermediates: inter, CurrentTime: now})
+	return err
 }
 
 func (c *client) ehlo(name string) error {
@@ -132,7 +244,7 @@ func (c *client) cmd(want int, format string, args ...any) (*Reply, error) {
 
 // send runs one transaction. It returns the reply per recipient (nil: accepted) and the
 // reply to the end of data; an error when the transaction could not happen at all.
-func (c *client) send(from string, rcpts []string, body io.Reader, size int64, utf8 bool) ([]error, error) {
+func (c *client) send(from string, rcpts []string, body io.Reader, size int64, utf8, requireTLS bool) ([]error, error) {
 	mail := "MAIL FROM:<" + from + ">"
 	if _, ok := c.ext["SIZE"]; ok && size > 0 {
 		mail += " SIZE=" + strconv.FormatInt(size, 10)
@@ -142,6 +254,9 @@ func (c *client) send(from string, rcpts []string, body io.Reader, size int64, u
 	}
 	if _, ok := c.ext["SMTPUTF8"]; ok && utf8 {
 		mail += " SMTPUTF8"
+	}
+	if requireTLS {
+		mail += " REQUIRETLS"
 	}
 	if _, err := c.cmd(250, "%s", mail); err != nil {
 		return nil, err

@@ -1,8 +1,15 @@
 // Package outbound delivers the outbound queue to other mail servers: it claims due entries,
 // groups them by destination domain and message, finds the receiving servers (MX by preference,
-// then the domain's own address), speaks SMTP to them with opportunistic STARTTLS, retries
-// temporary failures with back-off, and tells senders about long delays and failures with
-// RFC 3464 delivery status notifications — never to the null sender.
+// then the domain's own address), speaks SMTP to them, retries temporary failures with
+// back-off, and tells senders about long delays and failures with RFC 3464 delivery status
+// notifications — never to the null sender.
+//
+// It applies the TLS policy of each destination: DANE (RFC 7672) when the resolver says the
+// server's addresses and TLSA records are DNSSEC-validated, else the domain's MTA-STS policy
+// (RFC 8461, found through internal/mtasts), else opportunistic STARTTLS (RFC 7435). Messages
+// sent with REQUIRETLS (RFC 8689) go only over TLS with a verified certificate to servers that
+// take the flag on; "TLS-Required: No" waives MTA-STS and DANE. Every attempt records the
+// policy and what the certificate check found.
 //
 // It owns the delivery attempts and their policy. The queue's storage is the queue package's;
 // local delivery of the notifications is the Notifier's (the delivery pipeline).
@@ -11,8 +18,10 @@ package outbound
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -23,14 +32,22 @@ import (
 	"sync"
 	"time"
 
+	"github.com/postamail/posta/internal/message"
+	"github.com/postamail/posta/internal/mtasts"
 	"github.com/postamail/posta/internal/queue"
 	"github.com/postamail/posta/internal/resolver"
 )
 
-// Resolver finds receiving servers (internal/resolver).
+// Resolver finds receiving servers and their TLSA records (internal/resolver).
 type Resolver interface {
 	LookupMX(ctx context.Context, domain string) ([]resolver.MX, resolver.Result, error)
 	LookupIP(ctx context.Context, host string) ([]netip.Addr, resolver.Result, error)
+	LookupTLSA(ctx context.Context, port int, proto, host string) ([]resolver.TLSA, resolver.Result, error)
+}
+
+// Policies finds the MTA-STS policy of a domain (internal/mtasts); nil when it has none.
+type Policies interface {
+	Policy(ctx context.Context, domain string) (*mtasts.Policy, error)
 }
 
 // Notifier delivers a notification (a DSN) from the null sender to a sender's address: into
@@ -53,9 +70,19 @@ type Config struct {
 	// GiveUp is how long a message is retried before it fails (default 5 days), DelayWarning
 	// when the sender is told it is still trying (default 4 hours; 0 turns the warning off).
 	GiveUp, DelayWarning time.Duration
-	// TLS is used for STARTTLS. Nil means opportunistic: encrypt whenever offered, without
-	// checking the certificate (RFC 7435); MTA-STS and DANE decide when to check.
-	TLS         *tls.Config
+	// TLS is the base of the STARTTLS configuration (versions, client certificate). The
+	// certificate is always checked by the policy, never by the handshake: opportunistic
+	// delivery (RFC 7435) encrypts whatever is offered and records whether the certificate
+	// verified; MTA-STS, DANE and REQUIRETLS refuse servers that fail their checks.
+	TLS *tls.Config
+	// RootCAs verify certificates for MTA-STS and REQUIRETLS (nil: the system's roots).
+	RootCAs *x509.CertPool
+	// MTASTS finds MTA-STS policies (nil: MTA-STS is not applied).
+	MTASTS Policies
+	// DANE is applied whenever the resolver says a server's addresses and TLSA records are
+	// DNSSEC-validated (its AD bit): the resolver's upstream must be a validating resolver
+	// reached over a trusted path, in practice on loopback.
+
 	DialTimeout time.Duration
 	Logger      *slog.Logger
 	Now         func() time.Time
@@ -89,7 +116,10 @@ func New(cfg Config, q *queue.Queue, res Resolver, n Notifier) *Runner {
 		cfg.DelayWarning = 4 * time.Hour
 	}
 	if cfg.TLS == nil {
-		cfg.TLS = &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}
+		cfg.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	if cfg.RootCAs == nil {
+		cfg.RootCAs = cfg.TLS.RootCAs // nil still: the system's roots
 	}
 	if cfg.DialTimeout == 0 {
 		cfg.DialTimeout = 30 * time.Second
@@ -156,13 +186,24 @@ func (r *Runner) RunOnce(ctx context.Context) int {
 	return len(items)
 }
 
-// hosts returns the addresses to try for a domain, in order.
-func (r *Runner) hosts(ctx context.Context, domain string) ([]string, *Reply) {
-	if route, ok := r.cfg.Routes[domain]; ok {
-		return []string{route}, nil
+// target is one receiving server to try: its addresses and the TLS policy for it.
+type target struct {
+	addrs []string // host:port
+	conn  connPolicy
+	skip  *Reply // the policy refuses this server without connecting
+}
+
+// targets returns the servers to try for a domain, in order, each with its TLS policy: DANE
+// when its addresses and TLSA records are DNSSEC-validated (RFC 7672, before MTA-STS), else the
+// domain's MTA-STS policy (RFC 8461), else opportunistic TLS.
+func (r *Runner) targets(ctx context.Context, domain string) ([]target, *Reply) {
+	route, ok := r.cfg.Routes[domain]
+	if !ok {
+		route, ok = r.cfg.Routes["*"]
 	}
-	if route, ok := r.cfg.Routes["*"]; ok {
-		return []string{route}, nil
+	if ok {
+		host, _, _ := net.SplitHostPort(route)
+		return []target{{addrs: []string{route}, conn: connPolicy{name: host, policy: "route"}}}, nil
 	}
 	port := strconv.Itoa(r.cfg.Port)
 	mxs, _, err := r.res.LookupMX(ctx, domain)
@@ -185,17 +226,52 @@ func (r *Runner) hosts(ctx context.Context, domain string) ([]string, *Reply) {
 	if len(names) == 0 {
 		names = []string{domain} // implicit MX (RFC 5321 §5.1)
 	}
-	var out []string
+	var sts *mtasts.Policy
+	if r.cfg.MTASTS != nil {
+		if sts, err = r.cfg.MTASTS.Policy(ctx, domain); err != nil {
+			return nil, asReply(err)
+		}
+	}
+	var out []target
 	var lastErr error
 	for _, n := range names {
-		addrs, _, err := r.res.LookupIP(ctx, n)
+		addrs, res, err := r.res.LookupIP(ctx, n)
 		if err != nil {
 			lastErr = err
 			continue
 		}
+		t := target{conn: connPolicy{name: n, policy: "opportunistic"}}
 		for _, a := range addrs {
-			out = append(out, net.JoinHostPort(a.String(), port))
+			t.addrs = append(t.addrs, net.JoinHostPort(a.String(), port))
 		}
+		if res.Authentic {
+			// RFC 7672 §2.2: secure addresses, so the TLSA records decide.
+			rrs, tres, err := r.res.LookupTLSA(ctx, 25, "tcp", n)
+			switch {
+			case err == nil && tres.Authentic:
+				if usable := usableTLSA(rrs); len(usable) > 0 {
+					t.conn.policy, t.conn.tlsa, t.conn.enforce = "dane", usable, true
+				}
+			case err != nil && !errors.Is(err, resolver.ErrNotFound) && !errors.Is(err, resolver.ErrNoData):
+				t.conn.policy = "dane"
+				t.skip = policyFailure("TLSA look-up of %s failed: %v", n, err)
+			}
+		}
+		if t.conn.policy != "dane" && sts != nil {
+			switch {
+			case sts.Mode == mtasts.ModeEnforce && !sts.Matches(n):
+				t.conn.policy = "mta-sts-enforce"
+				t.skip = policyFailure("MX %s is not in the MTA-STS policy of %s", n, domain)
+			case sts.Mode == mtasts.ModeEnforce:
+				t.conn.policy, t.conn.enforce = "mta-sts-enforce", true
+			case sts.Mode == mtasts.ModeTesting:
+				t.conn.policy = "mta-sts-testing"
+				if !sts.Matches(n) {
+					t.conn.note = "failed: MX " + n + " is not in the MTA-STS policy"
+				}
+			}
+		}
+		out = append(out, t)
 	}
 	if len(out) == 0 {
 		if len(mxs) == 0 && (errors.Is(lastErr, resolver.ErrNotFound) || errors.Is(lastErr, resolver.ErrNoData)) {
@@ -206,16 +282,72 @@ func (r *Runner) hosts(ctx context.Context, domain string) ([]string, *Reply) {
 	return out, nil
 }
 
+// How a message's TLS wishes change the policy of its delivery.
+type tlsMode int
+
+const (
+	tlsNormal   tlsMode = iota
+	tlsRequired         // REQUIRETLS (RFC 8689 §4.2.1)
+	tlsRelaxed          // "TLS-Required: No" (RFC 8689 §5): MTA-STS and DANE failures do not block
+)
+
+// outcome is what is recorded of an attempt besides the reply.
+type outcome struct {
+	host, tls, policy, result string
+}
+
 // deliverDomain delivers a domain's entries over one connection when it can: one transaction
-// per message, with all its recipients at that domain.
+// per message, with all its recipients at that domain. REQUIRETLS messages and messages that
+// waive the TLS policy go over their own connections.
 func (r *Runner) deliverDomain(ctx context.Context, domain string, items []queue.Item) {
-	hosts, fail := r.hosts(ctx, domain)
+	targets, fail := r.targets(ctx, domain)
 	if fail != nil {
 		for _, it := range items {
-			r.settle(ctx, it, fail, "", "")
+			r.settle(ctx, it, fail, outcome{policy: "none"})
 		}
 		return
 	}
+	byMode := map[tlsMode][]queue.Item{}
+	waived := map[int64]bool{}
+	for _, it := range items {
+		m := tlsNormal
+		if it.RequireTLS {
+			m = tlsRequired
+		} else {
+			w, ok := waived[it.BlobID]
+			if !ok {
+				w = r.tlsWaived(ctx, it)
+				waived[it.BlobID] = w
+			}
+			if w {
+				m = tlsRelaxed
+			}
+		}
+		byMode[m] = append(byMode[m], it)
+	}
+	for _, m := range []tlsMode{tlsNormal, tlsRequired, tlsRelaxed} {
+		if len(byMode[m]) > 0 {
+			r.deliverVia(ctx, targets, m, byMode[m])
+		}
+	}
+}
+
+// tlsWaived reports whether the message carries "TLS-Required: No" (RFC 8689 §5).
+func (r *Runner) tlsWaived(ctx context.Context, it queue.Item) bool {
+	body, err := r.q.Open(ctx, it)
+	if err != nil {
+		return false
+	}
+	defer body.Close()
+	buf := make([]byte, 64<<10)
+	n, _ := io.ReadFull(body, buf)
+	h, _ := message.ParseHeader(buf[:n])
+	return strings.EqualFold(strings.TrimSpace(h.Get("TLS-Required")), "No")
+}
+
+// deliverVia connects to the first target that takes a connection under the policy and the
+// messages' TLS mode, and sends every message over it.
+func (r *Runner) deliverVia(ctx context.Context, targets []target, mode tlsMode, items []queue.Item) {
 	type msgKey struct {
 		blob int64
 		from string
@@ -230,24 +362,75 @@ func (r *Runner) deliverDomain(ctx context.Context, domain string, items []queue
 		groups[k] = append(groups[k], it)
 	}
 	var c *client
-	var last *Reply
-	for _, h := range hosts {
-		host, _, _ := net.SplitHostPort(h)
-		cl, err := dial(ctx, h, host, r.cfg.Hostname, r.cfg.TLS, r.cfg.DialTimeout)
-		if err == nil {
-			c = cl
+	var last, lastOther *Reply // lastOther: the last failure that was not a policy refusal
+	var lastOut, lastOtherOut outcome
+	refused, tried := 0, 0
+	for _, t := range targets {
+		p := t.conn
+		switch mode {
+		case tlsRequired:
+			p.requireTLS = true
+		case tlsRelaxed:
+			if t.skip != nil || p.enforce {
+				p.note = addNote(p.note, "policy not enforced: TLS-Required: No")
+			}
+			p.enforce = false
+		}
+		if t.skip != nil && mode != tlsRelaxed {
+			last, lastOut = t.skip, outcome{host: p.name, policy: p.policy, result: "failed: " + t.skip.Text}
+			refused++
+			tried++
+			r.log.Info("outbound: server refused by policy", "host", p.name, "policy", p.policy, "reason", t.skip.Text)
+			continue
+		}
+		for _, h := range t.addrs {
+			tried++
+			cl, err := dial(ctx, h, r.cfg.Hostname, p, r.cfg.TLS, r.cfg.RootCAs, r.cfg.DialTimeout, time.Time{})
+			var he *handshakeError
+			if errors.As(err, &he) && !p.enforce && !p.requireTLS {
+				// Opportunistic TLS that cannot be negotiated: deliver in clear (RFC 7435 §4).
+				r.log.Info("outbound: TLS handshake failed, trying in clear", "host", h, "name", p.name, "err", err)
+				plain := p
+				plain.clear = true
+				cl, err = dial(ctx, h, r.cfg.Hostname, plain, r.cfg.TLS, r.cfg.RootCAs, r.cfg.DialTimeout, time.Time{})
+			}
+			if err == nil {
+				c = cl
+				break
+			}
+			last = asReply(err)
+			lastOut = outcome{host: h, policy: p.policy}
+			if last.Enhanced == "4.7.5" || last.Enhanced == "5.7.30" {
+				refused++
+				lastOut.result = "failed: " + last.Text
+			} else {
+				lastOther, lastOtherOut = last, lastOut
+			}
+			r.log.Info("outbound: connect", "host", h, "name", p.name, "policy", p.policy, "err", err)
+		}
+		if c != nil {
 			break
 		}
-		last = asReply(err)
-		r.log.Info("outbound: connect", "domain", domain, "host", h, "err", err)
 	}
 	if c == nil {
+		switch {
+		case mode == tlsRequired && refused == tried && tried > 0 && last.Enhanced != "5.7.30":
+			// Every server was refused for want of TLS: the message cannot go (RFC 8689).
+			last = requireTLSFailure("%s", last.Text)
+		case mode == tlsRequired && refused < tried && lastOther != nil:
+			// A server that could not be reached may yet take it: try again later.
+			last, lastOut = lastOther, lastOtherOut
+		}
 		for _, it := range items {
-			r.settle(ctx, it, last, strings.Join(hosts, " "), "")
+			r.settle(ctx, it, last, lastOut)
 		}
 		return
 	}
 	defer c.close()
+	out := outcome{host: c.conn.RemoteAddr().String(), tls: c.tls, policy: c.policy, result: c.result}
+	if mode == tlsRequired {
+		out.policy = "requiretls+" + c.policy
+	}
 	for _, k := range order {
 		its := groups[k]
 		rcpts := make([]string, len(its))
@@ -257,13 +440,13 @@ func (r *Runner) deliverDomain(ctx context.Context, domain string, items []queue
 		body, err := r.q.Open(ctx, its[0])
 		if err != nil {
 			for _, it := range its {
-				r.settle(ctx, it, asReply(fmt.Errorf("message body: %w", err)), c.host, c.tls)
+				r.settle(ctx, it, asReply(fmt.Errorf("message body: %w", err)), out)
 			}
 			continue
 		}
 		size, _ := body.Seek(0, 2)
 		body.Seek(0, 0)
-		errs, err := c.send(k.from, rcpts, body, size, needsUTF8(k.from, rcpts))
+		errs, err := c.send(k.from, rcpts, body, size, needsUTF8(k.from, rcpts), mode == tlsRequired)
 		body.Close()
 		for i, it := range its {
 			var rep *Reply
@@ -273,7 +456,7 @@ func (r *Runner) deliverDomain(ctx context.Context, domain string, items []queue
 			case errs[i] != nil:
 				rep = asReply(errs[i])
 			}
-			r.settle(ctx, it, rep, c.conn.RemoteAddr().String(), c.tls)
+			r.settle(ctx, it, rep, out)
 		}
 		if err != nil {
 			return // the connection is in an unknown state
@@ -294,9 +477,10 @@ func needsUTF8(from string, rcpts []string) bool {
 
 // settle records the outcome of an attempt for one entry: delivered (rep nil), failed for
 // good (5xx, or retried too long) with a DSN, or deferred (with a delay warning once).
-func (r *Runner) settle(ctx context.Context, it queue.Item, rep *Reply, host, tlsState string) {
+func (r *Runner) settle(ctx context.Context, it queue.Item, rep *Reply, o outcome) {
 	now := r.cfg.Now()
-	a := queue.Attempt{At: now.UnixMilli(), Host: host, TLS: tlsState, Code: 250, Response: "delivered"}
+	host := o.host
+	a := queue.Attempt{At: now.UnixMilli(), Host: host, TLS: o.tls, Policy: o.policy, TLSResult: o.result, Code: 250, Response: "delivered"}
 	if rep != nil {
 		a.Code, a.Response = rep.Code, rep.Error()
 	}
@@ -305,7 +489,7 @@ func (r *Runner) settle(ctx context.Context, it queue.Item, rep *Reply, host, tl
 	}
 	switch {
 	case rep == nil:
-		r.log.Info("outbound: delivered", "id", it.ID, "to", it.To, "host", host, "tls", tlsState)
+		r.log.Info("outbound: delivered", "id", it.ID, "to", it.To, "host", host, "tls", o.tls, "policy", o.policy, "tls_result", o.result)
 		r.finish(ctx, it, "delivered", "250 delivered to "+host)
 	case !rep.Temporary() || now.Sub(it.CreatedAt) >= r.cfg.GiveUp:
 		r.log.Info("outbound: failed", "id", it.ID, "to", it.To, "reply", rep.Error())

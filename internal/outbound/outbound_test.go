@@ -34,6 +34,7 @@ type receiver struct {
 	sessions int
 	txs      int
 	tls      int
+	reqTLS   int // transactions with MAIL FROM ... REQUIRETLS
 	addr     string
 }
 
@@ -50,7 +51,14 @@ type rsess struct {
 	rcpts []string
 }
 
-func (s *rsess) Mail(from string, _ *smtp.MailOptions) error { return nil }
+func (s *rsess) Mail(from string, o *smtp.MailOptions) error {
+	if o != nil && o.RequireTLS {
+		s.rc.mu.Lock()
+		s.rc.reqTLS++
+		s.rc.mu.Unlock()
+	}
+	return nil
+}
 func (s *rsess) Rcpt(to string, _ *smtp.RcptOptions) error {
 	s.rc.mu.Lock()
 	defer s.rc.mu.Unlock()
@@ -86,10 +94,17 @@ func startReceiver(t *testing.T) *receiver {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startReceiverTLS(t, cs.TLSConfig(), false)
+}
+
+// startReceiverTLS starts a receiver with the TLS configuration given, advertising REQUIRETLS
+// when asked.
+func startReceiverTLS(t *testing.T, tc *tls.Config, requireTLS bool) *receiver {
 	rc := &receiver{answers: map[string]*smtp.SMTPError{}, got: map[string][]byte{}}
 	srv := smtp.NewServer(rc)
 	srv.Domain = "mx.remote.test"
-	srv.TLSConfig = cs.TLSConfig()
+	srv.TLSConfig = tc
+	srv.EnableREQUIRETLS = requireTLS
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -135,6 +150,10 @@ func (f fakeDNS) LookupIP(ctx context.Context, h string) ([]netip.Addr, resolver
 	return nil, resolver.Result{}, resolver.ErrNotFound
 }
 
+func (f fakeDNS) LookupTLSA(ctx context.Context, port int, proto, h string) ([]resolver.TLSA, resolver.Result, error) {
+	return nil, resolver.Result{}, resolver.ErrNoData
+}
+
 type fixture struct {
 	q     *queue.Queue
 	d     *db.DB
@@ -145,15 +164,27 @@ type fixture struct {
 }
 
 func setup(t *testing.T, d *db.DB, dns outbound.Resolver, routes map[string]string, port int) *fixture {
+	return setupConfig(t, d, dns, outbound.Config{Routes: routes, Port: port, TLS: &tls.Config{InsecureSkipVerify: true}})
+}
+
+// setupConfig is setup with more of the runner's configuration.
+func setupConfig(t *testing.T, d *db.DB, dns outbound.Resolver, cfg outbound.Config) *fixture {
 	b, err := blob.Open(filepath.Join(t.TempDir(), "blobs"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	f := &fixture{q: queue.New(d, b), d: d, dsn: &dsnBox{got: map[string][]string{}}, now: time.Now().Add(time.Minute)}
-	f.r = outbound.New(outbound.Config{Hostname: "mail.posta.test", Routes: routes, Port: port,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: func() time.Time { f.nowMu.Lock(); defer f.nowMu.Unlock(); return f.now },
-		TLS: &tls.Config{InsecureSkipVerify: true}}, f.q, dns, f.dsn)
+	cfg.Hostname = "mail.posta.test"
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	cfg.Now = f.clock
+	f.r = outbound.New(cfg, f.q, dns, f.dsn)
 	return f
+}
+
+func (f *fixture) clock() time.Time {
+	f.nowMu.Lock()
+	defer f.nowMu.Unlock()
+	return f.now
 }
 
 func (f *fixture) advance(d time.Duration) {

@@ -28,14 +28,17 @@ type Item struct {
 	MessageID   string
 	CreatedAt   time.Time
 	DelayWarned bool
+	// RequireTLS is the REQUIRETLS flag of RFC 8689: deliver only over TLS with a verified
+	// certificate to a server that takes the flag on.
+	RequireTLS bool
 }
 
-const itemCols = `id, blob_id, mail_from, rcpt_to, domain, COALESCE(account_id, 0), attempts, message_id, created_at, delay_warned`
+const itemCols = `id, blob_id, mail_from, rcpt_to, domain, COALESCE(account_id, 0), attempts, message_id, created_at, delay_warned, require_tls`
 
 func scanItem(sc interface{ Scan(...any) error }) (Item, error) {
 	var it Item
 	var created int64
-	err := sc.Scan(&it.ID, &it.BlobID, &it.From, &it.To, &it.Domain, &it.AccountID, &it.Attempts, &it.MessageID, &created, &it.DelayWarned)
+	err := sc.Scan(&it.ID, &it.BlobID, &it.From, &it.To, &it.Domain, &it.AccountID, &it.Attempts, &it.MessageID, &created, &it.DelayWarned, &it.RequireTLS)
 	it.CreatedAt = time.UnixMilli(created)
 	return it, err
 }
@@ -88,17 +91,24 @@ func (q *Queue) Open(ctx context.Context, it Item) (io.ReadSeekCloser, error) {
 
 // Attempt is one delivery attempt as recorded.
 type Attempt struct {
-	At       int64  `json:"at"`
-	Host     string `json:"host"`
-	TLS      string `json:"tls,omitempty"`
-	Code     int    `json:"code"`
-	Response string `json:"response"`
+	At   int64  `json:"at"`
+	Host string `json:"host"`
+	TLS  string `json:"tls,omitempty"` // negotiated version and cipher; "" in clear
+	// Policy is the TLS policy that applied: "none" (no connection made), "opportunistic",
+	// "mta-sts-testing", "mta-sts-enforce", "dane", "requiretls" or "route" (a configured
+	// route).
+	Policy string `json:"policy,omitempty"`
+	// TLSResult is what the certificate check found: "verified (…)", "not verified: …",
+	// "failed: …" (the policy refused the server), or "" when nothing was checked.
+	TLSResult string `json:"tls_result,omitempty"`
+	Code      int    `json:"code"`
+	Response  string `json:"response"`
 }
 
 // RecordAttempt notes an attempt and the remote server's answer (for tracing).
 func (q *Queue) RecordAttempt(ctx context.Context, id int64, a Attempt) error {
-	_, err := q.db.ExecContext(ctx, `INSERT INTO queue_attempts (queue_id, at, host, tls, code, response) VALUES (?, ?, ?, ?, ?, ?)`,
-		id, a.At, a.Host, a.TLS, a.Code, truncate(a.Response, 1000))
+	_, err := q.db.ExecContext(ctx, `INSERT INTO queue_attempts (queue_id, at, host, tls, policy, tls_result, code, response) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		id, a.At, a.Host, a.TLS, a.Policy, truncate(a.TLSResult, 500), a.Code, truncate(a.Response, 1000))
 	return err
 }
 
@@ -178,15 +188,16 @@ type Detail struct {
 	MessageID  string    `json:"message_id,omitempty"`
 	NextTry    int64     `json:"next_attempt_at,omitempty"`
 	HoldReason string    `json:"hold_reason,omitempty"`
+	RequireTLS bool      `json:"require_tls,omitempty"`
 	Attempts   []Attempt `json:"attempt_log"`
 }
 
 // Show returns one entry with its attempts.
 func (q *Queue) Show(ctx context.Context, id int64) (*Detail, error) {
 	var d Detail
-	err := q.db.QueryRowContext(ctx, `SELECT q.id, q.mail_from, q.rcpt_to, q.status, q.attempts, q.last_error, b.size, q.created_at, q.domain, q.message_id, q.next_attempt_at, q.hold_reason
+	err := q.db.QueryRowContext(ctx, `SELECT q.id, q.mail_from, q.rcpt_to, q.status, q.attempts, q.last_error, b.size, q.created_at, q.domain, q.message_id, q.next_attempt_at, q.hold_reason, q.require_tls
 		FROM queue q JOIN blobs b ON b.id = q.blob_id WHERE q.id = ?`, id).Scan(&d.ID, &d.From, &d.To, &d.Status, &d.Entry.Attempts, &d.LastError, &d.Size, &d.CreatedAt,
-		&d.Domain, &d.MessageID, &d.NextTry, &d.HoldReason)
+		&d.Domain, &d.MessageID, &d.NextTry, &d.HoldReason, &d.RequireTLS)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -200,7 +211,7 @@ func (q *Queue) Show(ctx context.Context, id int64) (*Detail, error) {
 }
 
 func (q *Queue) attempts(ctx context.Context, id int64) ([]Attempt, error) {
-	rows, err := q.db.QueryContext(ctx, `SELECT at, host, tls, code, response FROM queue_attempts WHERE queue_id = ? ORDER BY id`, id)
+	rows, err := q.db.QueryContext(ctx, `SELECT at, host, tls, policy, tls_result, code, response FROM queue_attempts WHERE queue_id = ? ORDER BY id`, id)
 	if err != nil {
 		return nil, err
 	}
@@ -208,7 +219,7 @@ func (q *Queue) attempts(ctx context.Context, id int64) ([]Attempt, error) {
 	out := []Attempt{}
 	for rows.Next() {
 		var a Attempt
-		if err := rows.Scan(&a.At, &a.Host, &a.TLS, &a.Code, &a.Response); err != nil {
+		if err := rows.Scan(&a.At, &a.Host, &a.TLS, &a.Policy, &a.TLSResult, &a.Code, &a.Response); err != nil {
 			return nil, err
 		}
 		out = append(out, a)

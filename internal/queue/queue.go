@@ -29,6 +29,12 @@ func New(d *db.DB, b *blob.Store) *Queue { return &Queue{db: d, blobs: b} }
 // one transaction inserts a row per recipient and counts their blob references. accountID is
 // the sending account (0 for forwarded or system mail).
 func (q *Queue) Enqueue(ctx context.Context, from string, rcpts []string, raw []byte, accountID int64) error {
+	return q.EnqueueRequireTLS(ctx, from, rcpts, raw, accountID, false)
+}
+
+// EnqueueRequireTLS is Enqueue for a message that may carry the REQUIRETLS flag (RFC 8689):
+// the flag stays with every recipient's row, and delivery honours it.
+func (q *Queue) EnqueueRequireTLS(ctx context.Context, from string, rcpts []string, raw []byte, accountID int64, requireTLS bool) error {
 	if len(rcpts) == 0 {
 		return nil
 	}
@@ -51,8 +57,8 @@ func (q *Queue) Enqueue(ctx context.Context, from string, rcpts []string, raw []
 		}
 		for _, r := range rcpts {
 			domain := r[strings.LastIndexByte(r, '@')+1:]
-			if _, err := tx.ExecContext(ctx, `INSERT INTO queue (blob_id, mail_from, rcpt_to, domain, account_id, status, next_attempt_at, created_at, message_id)
-				VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?)`, blobID, from, r, strings.ToLower(domain), acc, now, now, msgID); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO queue (blob_id, mail_from, rcpt_to, domain, account_id, status, next_attempt_at, created_at, message_id, require_tls)
+				VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)`, blobID, from, r, strings.ToLower(domain), acc, now, now, msgID, requireTLS); err != nil {
 				return fmt.Errorf("queue: insert: %w", err)
 			}
 		}

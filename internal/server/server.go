@@ -7,11 +7,13 @@ package server
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -31,6 +33,7 @@ import (
 	"github.com/postamail/posta/internal/imapserver"
 	"github.com/postamail/posta/internal/mailauth"
 	"github.com/postamail/posta/internal/mailstore"
+	"github.com/postamail/posta/internal/mtasts"
 	"github.com/postamail/posta/internal/observe"
 	"github.com/postamail/posta/internal/outbound"
 	"github.com/postamail/posta/internal/pop3server"
@@ -116,19 +119,25 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server,
 	s.DKIM = dkim.New(s.DB)
 	s.Deliver.SetSigner(s.DKIM)
 	s.Resolver = resolver.New(resolver.Config{Logger: log})
-	s.Outbound = outbound.New(outbound.Config{Hostname: cfg.Hostname, Port: cfg.Outbound.Port, Routes: cfg.Outbound.Routes, Logger: log},
-		s.Queue, s.Resolver, dsnNotifier{s.Deliver})
+	roots, err := outboundRoots(cfg.Outbound.TLSRoots)
+	if err != nil {
+		return nil, err
+	}
+	sts := mtasts.New(mtasts.Config{Resolver: s.Resolver, Store: mtasts.DBStore{DB: s.DB}, RootCAs: roots, Logger: log})
+	s.Outbound = outbound.New(outbound.Config{Hostname: cfg.Hostname, Port: cfg.Outbound.Port, Routes: cfg.Outbound.Routes, Logger: log,
+		RootCAs: roots, MTASTS: sts}, s.Queue, s.Resolver, dsnNotifier{s.Deliver})
 	s.SMTP = smtpserver.New(smtpserver.Config{
-		Hostname:          cfg.Hostname,
-		TLSConfig:         s.tlsConfig(),
-		MaxMessageSize:    cfg.Limits.MaxMessageSize,
-		MaxRecipients:     cfg.Limits.MaxRecipients,
-		AllowInsecureAuth: cfg.Security.AllowInsecureAuth,
-		Logger:            log,
-		Metrics:           s.Metrics,
-		Inbound:           &mailauth.Inbound{Resolver: mailauth.FromResolver(s.Resolver), AuthservID: cfg.Hostname},
-		RejectDMARC:       true,
-		Suspended:         s.Billing.SendingSuspended,
+		Hostname:           cfg.Hostname,
+		TLSConfig:          s.tlsConfig(),
+		MaxMessageSize:     cfg.Limits.MaxMessageSize,
+		MaxRecipients:      cfg.Limits.MaxRecipients,
+		AllowInsecureAuth:  cfg.Security.AllowInsecureAuth,
+		Logger:             log,
+		Metrics:            s.Metrics,
+		Inbound:            &mailauth.Inbound{Resolver: mailauth.FromResolver(s.Resolver), AuthservID: cfg.Hostname},
+		RejectDMARC:        true,
+		TenantRejectsDMARC: s.Directory.RejectsDMARC,
+		Suspended:          s.Billing.SendingSuspended,
 	}, s.Directory, s.Deliver, s.Throttle)
 	s.POP3 = pop3server.New(pop3server.Config{
 		Hostname:          cfg.Hostname,
@@ -148,6 +157,26 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server,
 		s.pgChanges = changes.NewPostgres(cfg.Database.DSN, s.Bus, log)
 	}
 	return s, nil
+}
+
+// outboundRoots is the system's certificate pool plus the authorities of the tls_roots file
+// (nil, the system's pool, when there is no file).
+func outboundRoots(file string) (*x509.CertPool, error) {
+	if file == "" {
+		return nil, nil
+	}
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("outbound.tls_roots: %w", err)
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("outbound.tls_roots: %s holds no PEM certificate", file)
+	}
+	return pool, nil
 }
 
 // Close releases everything Open acquired.

@@ -56,9 +56,12 @@ type Config struct {
 	Logger            *slog.Logger
 	Metrics           *observe.Metrics
 	// Inbound checks SPF, DKIM and DMARC of messages arriving on the MX from other servers
-	// (nil: no checks); RejectDMARC refuses those whose From domain's policy says reject.
-	Inbound     *mailauth.Inbound
-	RejectDMARC bool
+	// (nil: no checks). A message whose From domain's policy says reject is refused when the
+	// recipients' tenant says so (TenantRejectsDMARC), or, without that function, when
+	// RejectDMARC is set; otherwise it goes to Junk.
+	Inbound            *mailauth.Inbound
+	RejectDMARC        bool
+	TenantRejectsDMARC func(ctx context.Context, tenantID int64) (bool, error)
 	// CheckLoopback runs the inbound checks on loopback clients too (tests); otherwise a
 	// local client is trusted, as the local MTA.
 	CheckLoopback bool
@@ -100,6 +103,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, mode Mode) error {
 	srv.ReadTimeout = 5 * time.Minute
 	srv.WriteTimeout = 5 * time.Minute
 	srv.EnableSMTPUTF8 = true
+	// REQUIRETLS (RFC 8689) is advertised once the session is encrypted.
+	srv.EnableREQUIRETLS = true
 	// go-smtp advertises AUTH without TLS only when this is set; the session still refuses it
 	// from anything but loopback (see AuthMechanisms).
 	srv.AllowInsecureAuth = s.cfg.AllowInsecureAuth

@@ -86,6 +86,9 @@ func setup(tb testing.TB) *testEnv {
 	must(err)
 	_, err = dir.AddDomain(ctx, "small", "small.test", directory.DomainOptions{})
 	must(err)
+	off := false
+	_, err = dir.UpdateTenant(ctx, "small", directory.TenantUpdate{RejectDMARC: &off}) // DMARC rejects go to Junk
+	must(err)
 	for _, a := range []string{"mario@x.test", "luigi@small.test"} {
 		_, err = dir.CreateAccount(ctx, directory.AccountSpec{Address: a, Password: testPW, COS: "Business Mail 100 MB"})
 		must(err)
@@ -107,7 +110,7 @@ func setup(tb testing.TB) *testEnv {
 		"shady.test": {"v=spf1 -all"}, "_dmarc.shady.test": {"v=DMARC1; p=quarantine"},
 	}
 	srv := New(Config{Hostname: "mx.test", MaxMessageSize: 100000, MaxRecipients: 5, AllowInsecureAuth: true, Logger: log,
-		Inbound: &mailauth.Inbound{Resolver: dns, AuthservID: "mx.test"}, RejectDMARC: true, CheckLoopback: true,
+		Inbound: &mailauth.Inbound{Resolver: dns, AuthservID: "mx.test"}, RejectDMARC: true, CheckLoopback: true, TenantRejectsDMARC: dir.RejectsDMARC,
 		Suspended: func(_ context.Context, tenantID int64) (bool, error) { return tenantID == broke.ID, nil }},
 		dir, dl, auth.NewThrottle(auth.ThrottleConfig{}, nil))
 	e := &testEnv{store: st, dir: dir}
@@ -185,6 +188,8 @@ func TestSessions(t *testing.T) {
 	}{
 		{"EHLO advertises the extensions", false, []string{"EHLO c.test"},
 			[]string{`(?s)^250-.*PIPELINING.*8BITMIME.*ENHANCEDSTATUSCODES.*CHUNKING.*SMTPUTF8.*SIZE 100000`}},
+		{"REQUIRETLS refused without TLS", false, []string{"EHLO c", "MAIL FROM:<a@ext.test> REQUIRETLS"},
+			[]string{"", `^530 5\.7\.10 `}},
 		{"unknown user at RCPT", false, []string{"EHLO c", "MAIL FROM:<a@ext.test>", "RCPT TO:<nobody@x.test>"},
 			[]string{"", `^250 `, `^550 5\.1\.1 `}},
 		{"no relaying without AUTH", false, []string{"EHLO c", "MAIL FROM:<a@ext.test>", "RCPT TO:<b@elsewhere.test>"},
@@ -213,6 +218,10 @@ func TestSessions(t *testing.T) {
 			[]string{"", `^235 `, `^250 `, `^250 `, `^354 `, `^250 2\.0\.0 `, `^450 4\.7\.1 Daily sending limit of 2 messages`}},
 		{"DMARC reject refused", false, []string{"EHLO c", "MAIL FROM:<a@evil.test>", "RCPT TO:<mario@x.test>", "DATA", "From: <boss@evil.test>\r\n\r\nx\r\n."},
 			[]string{"", "", "", `^354 `, `^550 5\.7\.1 Rejected by the DMARC policy of evil\.test`}},
+		{"DMARC reject to Junk for a tenant that does not refuse", false, []string{"EHLO c", "MAIL FROM:<a@evil.test>", "RCPT TO:<luigi@small.test>", "DATA", "From: <boss@evil.test>\r\n\r\nx\r\n."},
+			[]string{"", "", "", `^354 `, `^250 `}},
+		{"one DMARC rule per transaction", false, []string{"EHLO c", "MAIL FROM:<a@evil.test>", "RCPT TO:<mario@x.test>", "RCPT TO:<luigi@small.test>", "RSET", "MAIL FROM:<a@evil.test>", "RCPT TO:<luigi@small.test>"},
+			[]string{"", "", `^250 `, `^452 4\.5\.3 .*DMARC`, "", "", `^250 `}},
 		{"DMARC quarantine goes to Junk", false, []string{"EHLO c", "MAIL FROM:<a@shady.test>", "RCPT TO:<mario@x.test>", "DATA", "From: <a@shady.test>\r\nSubject: shady\r\n\r\nx\r\n."},
 			[]string{"", "", "", `^354 `, `^250 `}},
 		{"SPF and DMARC pass", false, []string{"EHLO c", "MAIL FROM:<a@good.test>", "RCPT TO:<mario@x.test>", "DATA", "From: <a@good.test>\r\nSubject: good\r\nAuthentication-Results: mx.test; spf=pass forged\r\n\r\nx\r\n."},
@@ -244,6 +253,11 @@ func TestSessions(t *testing.T) {
 	junk, _ := e.store.Mailbox(context.Background(), acc.Account.ID, "Junk")
 	if uids, _ := e.store.UIDs(context.Background(), junk.ID); len(uids) != 1 {
 		t.Errorf("mario has %d messages in Junk, want 1 (shady.test)", len(uids))
+	}
+	luigi, _ := e.dir.Resolve(context.Background(), "luigi@small.test")
+	junk, _ = e.store.Mailbox(context.Background(), luigi.Account.ID, "Junk")
+	if uids, _ := e.store.UIDs(context.Background(), junk.ID); len(uids) != 1 {
+		t.Errorf("luigi has %d messages in Junk, want 1 (evil.test, p=reject, not refused by his tenant)", len(uids))
 	}
 	// The forged verdict is gone, ours is there.
 	var hdr []byte

@@ -32,9 +32,13 @@ type session struct {
 	account *directory.Account
 	addrs   []string // what the authenticated account may send as
 
-	from     string
-	declared int64
-	rcpts    []string
+	from       string
+	declared   int64
+	rcpts      []string
+	requireTLS bool // MAIL FROM ... REQUIRETLS
+	// rejectDMARC is the DMARC rule of the recipients' tenant (nil until the first recipient
+	// of a checked message): one rule per transaction.
+	rejectDMARC *bool
 }
 
 func newSession(s *Server, mode Mode, c *smtp.Conn) *session {
@@ -61,7 +65,35 @@ func (s *session) isTLS() bool {
 
 // Reset forgets the current transaction (RSET, or after a message).
 func (s *session) Reset() {
-	s.from, s.declared, s.rcpts = "", 0, nil
+	s.from, s.declared, s.rcpts, s.requireTLS, s.rejectDMARC = "", 0, nil, false, nil
+}
+
+// checked reports whether messages of this session go through the inbound checks (SPF, DKIM,
+// DMARC): unauthenticated, and not from the local MTA unless the configuration says so.
+func (s *session) checked() bool {
+	return s.s.cfg.Inbound != nil && s.account == nil && (!s.loopback || s.s.cfg.CheckLoopback)
+}
+
+// sameDMARCRule keeps a transaction to recipients whose tenants treat a DMARC reject alike,
+// since the verdict comes once, after DATA: a recipient with the other rule is deferred to a
+// transaction of its own (452 4.5.3, which clients retry).
+func (s *session) sameDMARCRule(tenantID int64) error {
+	if !s.checked() || s.s.cfg.TenantRejectsDMARC == nil {
+		return nil
+	}
+	on, err := s.s.cfg.TenantRejectsDMARC(s.ctx(), tenantID)
+	if err != nil {
+		return errTemporary
+	}
+	if s.rejectDMARC == nil {
+		s.rejectDMARC = &on
+		return nil
+	}
+	if *s.rejectDMARC != on {
+		return &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 5, 3},
+			Message: "This recipient follows another DMARC rule; send to it in a separate transaction"}
+	}
+	return nil
 }
 
 // Logout ends the session.
@@ -164,6 +196,10 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	if opts != nil && opts.Size > s.sizeLimit() {
 		return errTooBig(s.sizeLimit())
 	}
+	if opts != nil && opts.RequireTLS && !s.isTLS() {
+		// Only advertised after STARTTLS; a client sending it in clear gets the RFC 8689 answer.
+		return &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 10}, Message: "REQUIRETLS needs a TLS session: use STARTTLS first"}
+	}
 	if s.account != nil && !s.mayUseSender(from) {
 		return errNotYourAddress(from)
 	}
@@ -189,6 +225,7 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	s.from = from
 	if opts != nil {
 		s.declared = opts.Size
+		s.requireTLS = opts.RequireTLS
 	}
 	return nil
 }
@@ -226,6 +263,11 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 			return mapError(deliver.ErrNotAllowedToPost)
 		}
 	}
+	if r != nil {
+		if err := s.sameDMARCRule(r.TenantID); err != nil {
+			return err
+		}
+	}
 	s.rcpts = append(s.rcpts, to)
 	return nil
 }
@@ -247,18 +289,22 @@ func (s *session) Data(r io.Reader) error {
 	}
 	header := s.received()
 	junk := false
-	if in := s.s.cfg.Inbound; in != nil && s.account == nil && (!s.loopback || s.s.cfg.CheckLoopback) {
-		v := in.Check(s.ctx(), s.ip, s.conn.Hostname(), s.from, raw)
+	if s.checked() {
+		v := s.s.cfg.Inbound.Check(s.ctx(), s.ip, s.conn.Hostname(), s.from, raw)
 		s.s.log.Info("smtp: authentication", "session", s.id, "spf", v.SPF.Result, "dmarc", v.DMARC.Result, "disposition", v.DMARC.Disposition, "from_domain", v.DMARC.From)
-		if v.Reject() && s.s.cfg.RejectDMARC {
+		reject := s.s.cfg.RejectDMARC
+		if s.rejectDMARC != nil {
+			reject = *s.rejectDMARC
+		}
+		if v.Reject() && reject {
 			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1},
 				Message: fmt.Sprintf("Rejected by the DMARC policy of %s", sanitize(v.DMARC.From))}
 		}
-		junk = v.Quarantine()
+		junk = v.Quarantine() || v.Reject()
 		raw = v.Message
 		header = append([]byte(v.Field), header...)
 	}
-	env := &deliver.Envelope{From: s.from, Rcpts: s.rcpts, Header: header, Raw: raw, Junk: junk}
+	env := &deliver.Envelope{From: s.from, Rcpts: s.rcpts, Header: header, Raw: raw, Junk: junk, RequireTLS: s.requireTLS}
 	if s.account != nil {
 		env.AccountID = s.account.ID
 	}
