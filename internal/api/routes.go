@@ -23,12 +23,14 @@ type (
 		TOTP     string `json:"totp,omitempty"`
 	}
 	sessionInfo struct {
-		Admin    string          `json:"admin"`
-		Role     directory.Role  `json:"role"`
-		TenantID int64           `json:"tenant_id,omitempty"`
-		CSRF     string          `json:"csrf,omitempty"`
-		Expires  time.Time       `json:"expires,omitzero"`
-		Actor    directory.Actor `json:"-"`
+		Admin    string         `json:"admin"`
+		Role     directory.Role `json:"role"`
+		TenantID int64          `json:"tenant_id,omitempty"`
+		// TOTPEnrolmentRequired: two-factor login must be turned on before anything else.
+		TOTPEnrolmentRequired bool            `json:"totp_enrolment_required,omitempty"`
+		CSRF                  string          `json:"csrf,omitempty"`
+		Expires               time.Time       `json:"expires,omitzero"`
+		Actor                 directory.Actor `json:"-"`
 	}
 	tenantRequest struct {
 		Name           string `json:"name"`
@@ -156,8 +158,8 @@ func (a *API) table() []route {
 	return append([]route{
 		{method: "GET", path: "/openapi.json", summary: "This document", tag: "meta", public: true, resp: map[string]any{}, status: 200, fn: a.openAPI},
 		{method: "POST", path: "/session", summary: "Log in (sets the session cookie; send the returned csrf value as X-CSRF-Token with every change)", tag: "session", public: true, body: loginRequest{}, resp: sessionV, status: 200, fn: a.login},
-		{method: "GET", path: "/session", summary: "Who am I", tag: "session", resp: sessionV, status: 200, fn: a.whoami},
-		{method: "DELETE", path: "/session", summary: "Log out", tag: "session", status: 204, fn: a.logout},
+		{method: "GET", path: "/session", summary: "Who am I", tag: "session", enrol: true, resp: sessionV, status: 200, fn: a.whoami},
+		{method: "DELETE", path: "/session", summary: "Log out", tag: "session", enrol: true, status: 204, fn: a.logout},
 
 		{method: "GET", path: "/tenants", summary: "List tenants", tag: "tenants", resp: []*directory.Tenant{}, status: 200, fn: a.listTenants},
 		{method: "POST", path: "/tenants", summary: "Create a tenant", tag: "tenants", body: tenantRequest{}, resp: tenant, status: 201, fn: a.createTenant},
@@ -232,7 +234,7 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) (any, error) {
 		return nil, err
 	}
 	webauth.SetCookie(w, sess)
-	return &sessionInfo{Admin: sess.Actor.Name, Role: sess.Actor.Role, TenantID: sess.Actor.TenantID, CSRF: sess.CSRF, Expires: sess.Expires}, nil
+	return &sessionInfo{Admin: sess.Actor.Name, Role: sess.Actor.Role, TenantID: sess.Actor.TenantID, TOTPEnrolmentRequired: sess.Actor.MustEnrolTOTP, CSRF: sess.CSRF, Expires: sess.Expires}, nil
 }
 
 func (a *API) whoami(w http.ResponseWriter, r *http.Request) (any, error) {
@@ -240,7 +242,7 @@ func (a *API) whoami(w http.ResponseWriter, r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	info := &sessionInfo{Admin: actor.Name, Role: actor.Role, TenantID: actor.TenantID}
+	info := &sessionInfo{Admin: actor.Name, Role: actor.Role, TenantID: actor.TenantID, TOTPEnrolmentRequired: actor.MustEnrolTOTP}
 	if sess != nil {
 		info.CSRF, info.Expires = sess.CSRF, sess.Expires
 	}

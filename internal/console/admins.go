@@ -1,6 +1,7 @@
 package console
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -72,6 +73,7 @@ type adminsPage struct {
 	Tenants     []*directory.Tenant
 	Domains     []*directory.Domain
 	Form        *form
+	TOTP        totpPolicy
 }
 
 func (c *Console) admins(w http.ResponseWriter, r *http.Request, v *view) error {
@@ -93,6 +95,9 @@ func (c *Console) showAdmins(w http.ResponseWriter, r *http.Request, v *view, f 
 		p.TenantNames[t.ID] = t.Name
 	}
 	if p.Domains, err = c.dir.ListDomains(ctx, ""); err != nil {
+		return err
+	}
+	if p.TOTP, err = c.loadTOTPPolicy(r, p.Tenants); err != nil {
 		return err
 	}
 	v.Nav, v.Title, v.Data = "admins", v.L.T("nav.admins"), p
@@ -160,12 +165,14 @@ func (c *Console) adminRemove(w http.ResponseWriter, r *http.Request, v *view) e
 // mePage is the logged-in administrator's own page: its role and its second factor (a
 // mailbox user's My account is selfPage).
 type mePage struct {
-	TOTP   bool
-	Setup  bool
-	Secret string
-	URI    string
-	Tenant string
-	Form   *form
+	TOTP bool
+	// MustEnrol: two-factor login is required and not yet set up.
+	MustEnrol bool
+	Setup     bool
+	Secret    string
+	URI       string
+	Tenant    string
+	Form      *form
 }
 
 func (c *Console) me(w http.ResponseWriter, r *http.Request, v *view) error {
@@ -182,7 +189,8 @@ func (c *Console) showMe(w http.ResponseWriter, r *http.Request, v *view, p mePa
 		return err
 	}
 	p.TOTP = secret != ""
-	if v.Actor.TenantID != 0 {
+	p.MustEnrol = v.Actor.MustEnrolTOTP
+	if v.Actor.TenantID != 0 && !p.MustEnrol {
 		t, err := c.dir.GetTenant(ctx, strconv.FormatInt(v.Actor.TenantID, 10))
 		if err != nil {
 			return err
@@ -240,6 +248,10 @@ func (c *Console) totpDisable(w http.ResponseWriter, r *http.Request, v *view) e
 		return c.showMe(w, r, v, mePage{Form: f}, http.StatusUnprocessableEntity)
 	}
 	if err := c.dir.SetAdminTOTP(r.Context(), v.Actor.Name, ""); err != nil {
+		if errors.Is(err, directory.ErrTOTPEnforced) {
+			f.fieldErr("code", "kind.totp-enforced")
+			return c.showMe(w, r, v, mePage{Form: f}, http.StatusConflict)
+		}
 		return err
 	}
 	return redirect(w, r, "/me", "flash.totp_off", "")

@@ -94,6 +94,9 @@ type Actor struct {
 	DomainIDs []int64
 	AccountID int64
 	Remote    string
+	// MustEnrolTOTP: an administrator without a second factor where the provider or its tenant
+	// requires one. It may only turn two-factor login on; every change is refused until then.
+	MustEnrolTOTP bool
 }
 
 type actorKey struct{}
@@ -124,6 +127,9 @@ func authorize(ctx context.Context, sc scope, write bool) (Actor, error) {
 	a, ok := ActorFrom(ctx)
 	if !ok {
 		return a, ErrForbidden
+	}
+	if write && a.MustEnrolTOTP {
+		return a, errTOTPEnrolment
 	}
 	switch a.Role {
 	case RoleSystem, RoleProvider:

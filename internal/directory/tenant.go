@@ -26,7 +26,9 @@ type Tenant struct {
 	Contract       string `json:"contract"`
 	Status         string `json:"status"`
 	MaxMessageSize int64  `json:"max_message_size,omitempty"`
-	CreatedAt      int64  `json:"created_at"`
+	// RequireTOTP: the tenant's administrators must log in with a second factor.
+	RequireTOTP bool  `json:"require_totp"`
+	CreatedAt   int64 `json:"created_at"`
 }
 
 // TenantSpec describes a new tenant.
@@ -37,11 +39,11 @@ type TenantSpec struct {
 	MaxMessageSize int64
 }
 
-const tenantCols = `id, name, contact_email, contract, status, COALESCE(max_message_size, 0), created_at`
+const tenantCols = `id, name, contact_email, contract, status, COALESCE(max_message_size, 0), require_totp, created_at`
 
 func scanTenant(sc interface{ Scan(...any) error }) (*Tenant, error) {
 	var t Tenant
-	err := sc.Scan(&t.ID, &t.Name, &t.ContactEmail, &t.Contract, &t.Status, &t.MaxMessageSize, &t.CreatedAt)
+	err := sc.Scan(&t.ID, &t.Name, &t.ContactEmail, &t.Contract, &t.Status, &t.MaxMessageSize, &t.RequireTOTP, &t.CreatedAt)
 	return &t, err
 }
 

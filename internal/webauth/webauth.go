@@ -1,7 +1,10 @@
 // Package webauth owns the console's login sessions and the API's tokens. It turns an HTTP
 // request (a session cookie or a bearer token) into the directory.Actor the request acts as,
 // checks the CSRF token of cookie sessions on every change, enforces the second factor (TOTP)
-// of administrators who have one, and throttles password guessing per address and per IP.
+// of administrators who have one, turns it on for administrators (an administrator the
+// provider or its tenant requires to have one logs in to a session that can only do that: its
+// actor carries MustEnrolTOTP, which the API and the console check before every other
+// request), and throttles password guessing per address and per IP.
 // Only SHA-256 hashes of session ids and tokens are stored.
 //
 // It must not decide what an actor may do: the directory does, for every caller.
@@ -54,6 +57,7 @@ type Directory interface {
 	AdminTOTP(ctx context.Context, id int64) (string, error)
 	Authenticate(ctx context.Context, login, password string) (*directory.Account, error)
 	UserActor(ctx context.Context, accountID int64, remote string) (directory.Actor, error)
+	SetAdminTOTP(ctx context.Context, email, secret string) error
 }
 
 // Throttle slows down repeated failed logins (auth.Throttle).
@@ -363,4 +367,59 @@ func ClearCookie(w http.ResponseWriter) {
 func (s *Service) Sweep(ctx context.Context) error {
 	_, err := s.db.ExecContext(ctx, `DELETE FROM web_sessions WHERE expires_at <= ?`, s.opts.Now().UnixMilli())
 	return err
+}
+
+// ErrBadTOTPCode is the refusal of a code that does not match the authenticator's secret.
+var ErrBadTOTPCode = &directory.Error{Kind: "invalid-totp-code", Field: "code", Msg: "the code does not match: check the time of the device and try the next code"}
+
+// NewTOTP returns a fresh TOTP secret and its otpauth URI for an authenticator app. Nothing is
+// stored until EnableTOTP confirms it with a code.
+func NewTOTP(issuer, account string) (secret, uri string) {
+	secret = auth.NewTOTPSecret()
+	return secret, auth.TOTPURI(issuer, account, secret)
+}
+
+// TOTPEnabled says whether the administrator acting in ctx has two-factor login on.
+func (s *Service) TOTPEnabled(ctx context.Context) (bool, error) {
+	a, ok := directory.ActorFrom(ctx)
+	if !ok || a.ID == 0 || a.Role == directory.RoleUser || a.Role == directory.RoleSystem {
+		return false, &directory.Error{Kind: "forbidden", Msg: "two-factor login belongs to administrators"}
+	}
+	secret, err := s.dir.AdminTOTP(ctx, a.ID)
+	return secret != "", err
+}
+
+// EnableTOTP turns two-factor login on for the administrator acting in ctx, once code shows
+// that its authenticator holds secret (from NewTOTP).
+func (s *Service) EnableTOTP(ctx context.Context, secret, code string) error {
+	if _, err := s.TOTPEnabled(ctx); err != nil {
+		return err
+	}
+	secret = strings.ToUpper(strings.TrimSpace(secret))
+	if _, err := auth.TOTPCode(secret, s.opts.Now()); err != nil || len(secret) < 16 {
+		return &directory.Error{Kind: "invalid-argument", Field: "secret", Msg: "the secret must be the base32 text of at least 16 characters given by the setup step"}
+	}
+	if !auth.CheckTOTP(secret, code, s.opts.Now()) {
+		return ErrBadTOTPCode
+	}
+	a, _ := directory.ActorFrom(ctx)
+	return s.dir.SetAdminTOTP(ctx, a.Name, secret)
+}
+
+// DisableTOTP turns two-factor login off for the administrator acting in ctx, with a current
+// code; refused (kind totp-enforced) where it is required.
+func (s *Service) DisableTOTP(ctx context.Context, code string) error {
+	on, err := s.TOTPEnabled(ctx)
+	if err != nil || !on {
+		return err
+	}
+	a, _ := directory.ActorFrom(ctx)
+	secret, err := s.dir.AdminTOTP(ctx, a.ID)
+	if err != nil {
+		return err
+	}
+	if !auth.CheckTOTP(secret, code, s.opts.Now()) {
+		return ErrBadTOTPCode
+	}
+	return s.dir.SetAdminTOTP(ctx, a.Name, "")
 }
