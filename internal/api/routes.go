@@ -672,23 +672,29 @@ func (a *API) queueAct(w http.ResponseWriter, r *http.Request) (any, error) {
 		return nil, err
 	}
 	actor, _ := directory.ActorFrom(r.Context())
+	var verb, reason string
 	switch {
 	case r.Method == http.MethodDelete:
-		err = a.queue.Finish(r.Context(), id, "deleted", "deleted by "+actor.Name)
+		verb = "delete"
 	case strings.HasSuffix(r.URL.Path, "/retry"):
-		err = a.queue.RetryNow(r.Context(), id)
+		verb = "retry"
 	case strings.HasSuffix(r.URL.Path, "/release"):
-		err = a.queue.Release(r.Context(), id)
+		verb = "release"
 	default:
+		verb = "hold"
 		var req reasonRequest
 		if r.ContentLength != 0 {
 			if err := decode(r, &req); err != nil {
 				return nil, err
 			}
 		}
-		err = a.queue.Hold(r.Context(), id, req.Reason)
+		reason = req.Reason
 	}
-	return nil, queueError(err)
+	before, after, err := a.queue.Operate(r.Context(), id, verb, reason, actor.Name)
+	if err != nil {
+		return nil, queueError(err)
+	}
+	return nil, a.dir.RecordChange(r.Context(), 0, "queue."+verb, strconv.FormatInt(id, 10), before, after)
 }
 
 func (a *API) trace(w http.ResponseWriter, r *http.Request) (any, error) {

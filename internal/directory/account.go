@@ -569,7 +569,8 @@ func (s *Service) SetPassword(ctx context.Context, account, password string) err
 		if _, err := tx.ExecContext(ctx, `UPDATE accounts SET password_hash = ?, scram = ?, updated_at = ? WHERE id = ?`, hash, scram, s.now(), acc.ID); err != nil {
 			return err
 		}
-		return audit(ctx, tx, actor, acc.TenantID, "account.password", acc.Address, nil, nil)
+		// The password itself is never recorded, only that it changed and when.
+		return audit(ctx, tx, actor, acc.TenantID, "account.password", acc.Address, map[string]any{"password": "previous"}, map[string]any{"password": "changed"})
 	})
 }
 

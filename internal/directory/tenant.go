@@ -255,10 +255,19 @@ func (s *Service) SetContractCap(ctx context.Context, tenant, cos string, max in
 		if err != nil {
 			return err
 		}
+		var before any
+		var prev int
+		err = tx.QueryRowContext(ctx, `SELECT max_accounts FROM contract_caps WHERE tenant_id = ? AND cos_id = ?`, t.ID, c.ID).Scan(&prev)
+		switch {
+		case err == nil:
+			before = map[string]int{"max_accounts": prev}
+		case !errors.Is(err, sql.ErrNoRows):
+			return err
+		}
 		if max < 0 {
 			_, err = tx.ExecContext(ctx, `DELETE FROM contract_caps WHERE tenant_id = ? AND cos_id = ?`, t.ID, c.ID)
 			if err == nil {
-				err = audit(ctx, tx, a, t.ID, "contract.cap.remove", c.Name, nil, nil)
+				err = audit(ctx, tx, a, t.ID, "contract.cap.remove", c.Name, before, map[string]any{"max_accounts": nil})
 			}
 			return err
 		}
@@ -274,7 +283,7 @@ func (s *Service) SetContractCap(ctx context.Context, tenant, cos string, max in
 		if err != nil {
 			return err
 		}
-		return audit(ctx, tx, a, t.ID, "contract.cap.set", c.Name, nil, map[string]int{"max_accounts": max})
+		return audit(ctx, tx, a, t.ID, "contract.cap.set", c.Name, before, map[string]int{"max_accounts": max})
 	})
 }
 

@@ -233,7 +233,7 @@ type Token struct {
 }
 
 // CreateToken creates an API token acting as the administrator adminID and returns its secret,
-// which is shown once and never stored.
+// which is shown once and never stored. The change is audited as the actor in ctx.
 func (s *Service) CreateToken(ctx context.Context, adminID int64, name string, scopes []string) (string, *Token, error) {
 	if strings.TrimSpace(name) == "" {
 		return "", nil, &directory.Error{Kind: "invalid-argument", Field: "name", Msg: "a token needs a name"}
@@ -250,10 +250,16 @@ func (s *Service) CreateToken(ctx context.Context, adminID int64, name string, s
 	now := s.opts.Now().UnixMilli()
 	var id int64
 	err := s.db.WriteTx(ctx, func(tx *db.Tx) error {
-		var err error
+		email, tenantID, err := tokenOwner(ctx, tx, adminID)
+		if err != nil {
+			return err
+		}
 		id, err = tx.InsertID(ctx, `INSERT INTO api_tokens (admin_id, name, token_hash, scopes, created_at) VALUES (?, ?, ?, ?, ?)`,
 			adminID, name, hash(secret), strings.Join(scopes, " "), now)
-		return err
+		if err != nil {
+			return err
+		}
+		return directory.WriteAudit(ctx, tx, tenantID, "token.create", email, nil, map[string]any{"id": id, "name": name, "scopes": scopes})
 	})
 	if err != nil {
 		return "", nil, fmt.Errorf("webauth: create token: %w", err)
@@ -283,14 +289,35 @@ func (s *Service) ListTokens(ctx context.Context, adminID int64) ([]Token, error
 
 // RevokeToken revokes one of an administrator's tokens.
 func (s *Service) RevokeToken(ctx context.Context, adminID, id int64) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND admin_id = ? AND revoked_at IS NULL`, s.opts.Now().UnixMilli(), id, adminID)
-	if err != nil {
-		return err
+	return s.db.WriteTx(ctx, func(tx *db.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND admin_id = ? AND revoked_at IS NULL`, s.opts.Now().UnixMilli(), id, adminID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return &directory.Error{Kind: "not-found", Msg: fmt.Sprintf("no live token %d", id)}
+		}
+		var name string
+		if err := tx.QueryRowContext(ctx, `SELECT name FROM api_tokens WHERE id = ?`, id).Scan(&name); err != nil {
+			return err
+		}
+		email, tenantID, err := tokenOwner(ctx, tx, adminID)
+		if err != nil {
+			return err
+		}
+		return directory.WriteAudit(ctx, tx, tenantID, "token.revoke", email, map[string]any{"id": id, "name": name, "revoked": false}, map[string]any{"id": id, "name": name, "revoked": true})
+	})
+}
+
+// tokenOwner is the administrator a token belongs to, for the audit log.
+func tokenOwner(ctx context.Context, tx *db.Tx, adminID int64) (string, int64, error) {
+	var email string
+	var tenantID sql.NullInt64
+	err := tx.QueryRowContext(ctx, `SELECT email, tenant_id FROM admins WHERE id = ?`, adminID).Scan(&email, &tenantID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", 0, &directory.Error{Kind: "not-found", Msg: "no such administrator"}
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return &directory.Error{Kind: "not-found", Msg: fmt.Sprintf("no live token %d", id)}
-	}
-	return nil
+	return email, tenantID.Int64, err
 }
 
 func (s *Service) tokenActor(ctx context.Context, secret, remote string) (directory.Actor, []string, error) {

@@ -100,6 +100,10 @@ func TestAuthenticateRequests(t *testing.T) {
 			t.Fatal(err)
 		}
 		actor, _ := e.dir.AdminActor(ctx, sess.Actor.ID, "")
+		if _, _, err := e.web.CreateToken(ctx, actor.ID, "no actor", nil); !errors.Is(err, directory.ErrForbidden) {
+			t.Fatalf("a token made without an actor: %v", err)
+		}
+		ctx = directory.WithActor(ctx, actor)
 		readTok, _, err := e.web.CreateToken(ctx, actor.ID, "monitoring", []string{webauth.ScopeRead})
 		if err != nil {
 			t.Fatal(err)
