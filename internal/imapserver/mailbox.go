@@ -245,6 +245,9 @@ func (s *session) list(ctx context.Context, p *imapwire.Parser, o listOptions, r
 			continue
 		}
 		var attrs []string
+		if mb.NoSelect {
+			attrs = append(attrs, `\Noselect`)
+		}
 		if o.retChildren || resp == "LSUB" {
 			hasChildren := false
 			for _, c := range mbs {
@@ -271,7 +274,7 @@ func (s *session) list(ctx context.Context, p *imapwire.Parser, o listOptions, r
 			s.w.WriteString(` ("CHILDINFO" ("SUBSCRIBED"))`)
 		}
 		s.w.WriteString("\r\n")
-		if len(o.status) > 0 {
+		if len(o.status) > 0 && !mb.NoSelect {
 			if err := s.status(ctx, mb, o.status); err != nil {
 				return err
 			}
