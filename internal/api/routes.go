@@ -73,6 +73,7 @@ type (
 		SendPerDay           int      `json:"send_per_day,omitempty"`
 		RecipientsPerMessage int      `json:"recipients_per_message,omitempty"`
 		MinPasswordLen       int      `json:"min_password_len,omitempty"`
+		MaxMessages          int64    `json:"max_messages,omitempty"` // 0: no cap
 	}
 	accountRequest struct {
 		Address     string `json:"address"`

@@ -107,3 +107,18 @@ func TestTOTPEnrolmentRequired(t *testing.T) {
 		}
 	})
 }
+
+// TestCOSMessageCapAPI: the message cap of a class of service through the API.
+func TestCOSMessageCapAPI(t *testing.T) {
+	f := setup(t, dbtest.Open(t, dbtest.DSN(t, "sqlite")))
+	boss := f.login("boss@provider.test")
+	if st, body := boss.do("POST", "/api/v1/cos", `{"name":"Few","quota_mb":100,"max_messages":-5}`); st != 422 || problemType(body) != "invalid-argument" || !strings.Contains(body, `"field": "max_messages"`) && !strings.Contains(body, `"field":"max_messages"`) {
+		t.Fatalf("negative cap: %d %s", st, body)
+	}
+	if st, body := boss.do("POST", "/api/v1/cos", `{"name":"Few","quota_mb":100,"max_messages":500}`); st != 201 || !strings.Contains(body, `"max_messages": 500`) {
+		t.Fatalf("create: %d %s", st, body)
+	}
+	if st, body := boss.do("GET", "/api/v1/cos/Few", ""); st != 200 || !strings.Contains(body, `"max_messages": 500`) {
+		t.Fatalf("show: %d %s", st, body)
+	}
+}

@@ -48,17 +48,18 @@ func (c *Console) cosCreate(w http.ResponseWriter, r *http.Request, v *view) err
 	perDay, ok3 := f.intValue("send_per_day")
 	rcpts, ok4 := f.intValue("recipients_per_message")
 	minLen, ok5 := f.intValue("min_password_len")
-	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 {
+	maxMsgs, ok6 := f.intValue("max_messages")
+	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || !ok6 {
 		return c.showCOS(w, r, v, f, true)
 	}
 	spec := directory.COSSpec{Name: f.Get("name"), ServiceType: f.Get("service_type"), QuotaMB: quota, MaxMessageSize: mms * directory.MB,
-		SendPerDay: int(perDay), RecipientsPerMessage: int(rcpts), MinPasswordLen: int(minLen)}
+		SendPerDay: int(perDay), RecipientsPerMessage: int(rcpts), MinPasswordLen: int(minLen), MaxMessages: maxMsgs}
 	if spec.ServiceType == "custom" {
 		spec.Features = f.All("features")
 	}
 	cos, err := c.dir.CreateCOS(r.Context(), spec)
 	if err != nil {
-		if f.refuse(err, "name", "service_type", "quota_mb", "features", "min_password_len", "limits=max_message_size") {
+		if f.refuse(err, "name", "service_type", "quota_mb", "features", "min_password_len", "max_messages", "limits=max_message_size") {
 			return c.showCOS(w, r, v, f, true)
 		}
 		return err

@@ -76,6 +76,8 @@ var securityEN = map[string]string{
 	"kind.totp-enforced":                 "Two-factor login is required",
 	"kind.invalid-totp-code":             "Invalid code",
 	"audit.action.security.require_totp": "Two-factor login requirement changed (all administrators)",
+	"cos.max_messages":                   "Messages kept at most",
+	"cos.limit_msgs":                     "at most %d messages;",
 	"audit.action.tenant.require_totp":   "Two-factor login requirement changed",
 }
 
@@ -94,5 +96,7 @@ var securityIT = map[string]string{
 	"kind.totp-enforced":                 "L'accesso a due fattori è obbligatorio",
 	"kind.invalid-totp-code":             "Codice non valido",
 	"audit.action.security.require_totp": "Obbligo dell'accesso a due fattori modificato (tutti gli amministratori)",
+	"cos.max_messages":                   "Messaggi conservati al massimo",
+	"cos.limit_msgs":                     "al massimo %d messaggi;",
 	"audit.action.tenant.require_totp":   "Obbligo dell'accesso a due fattori modificato",
 }

@@ -74,3 +74,22 @@ func TestRequiredTOTPEnrolment(t *testing.T) {
 		t.Fatal("second factor lost")
 	}
 }
+
+// TestCOSMessageCapForm: the class of service form takes the message cap and refuses a bad one
+// next to the field.
+func TestCOSMessageCapForm(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	b.login("boss@provider.test")
+	b.get("/cos")
+	body := b.post("/cos", url.Values{"name": {"Few"}, "service_type": {"custom"}, "features": {"mail"}, "quota_mb": {"100"}, "min_password_len": {"10"}, "max_messages": {"-3"}})
+	b.want(http.StatusUnprocessableEntity, "negative cap")
+	contains(t, body, `id="e-max_messages"`, "error next to the field")
+	b.post("/cos", url.Values{"name": {"Few"}, "service_type": {"custom"}, "features": {"mail"}, "quota_mb": {"100"}, "min_password_len": {"10"}, "max_messages": {"7"}})
+	b.want(http.StatusSeeOther, "create")
+	body = b.get("/cos")
+	contains(t, body, "at most 7 messages", "cap listed")
+	if c, err := e.dir.GetCOS(e.sys, "Few"); err != nil || c.MaxMessages != 7 {
+		t.Fatalf("stored: %+v %v", c, err)
+	}
+}

@@ -459,6 +459,9 @@ func cmdAppend(ctx context.Context, s *session, tag string, p *imapwire.Parser) 
 		}
 		return storeError(err)
 	}
+	if err := s.checkMessageQuota(ctx, len(msgs)); err != nil {
+		return err
+	}
 	batch := make([]mailstore.AppendMessage, len(msgs))
 	for i, m := range msgs {
 		batch[i] = mailstore.AppendMessage{Raw: m.raw, Flags: m.flags, Keywords: m.kw, Date: m.date}
@@ -526,6 +529,10 @@ func (s *session) quota(ctx context.Context) error {
 	q, err := s.srv.store.Quota(ctx, s.acct.ID)
 	if err != nil {
 		return storeError(err)
+	}
+	if q.LimitMessages > 0 {
+		s.untagged(`QUOTA "" (STORAGE %d %d MESSAGE %d %d)`, (q.UsedBytes+1023)/1024, q.LimitBytes/1024, q.Messages, q.LimitMessages)
+		return nil
 	}
 	s.untagged(`QUOTA "" (STORAGE %d %d)`, (q.UsedBytes+1023)/1024, q.LimitBytes/1024)
 	return nil
