@@ -74,4 +74,9 @@ func TestRequiredTOTPWithCurl(t *testing.T) {
 	if code, body := call(base + "/audit?limit=5"); code != 200 || !strings.Contains(body, `"admin.totp"`) || !strings.Contains(body, `"tenant.require_totp"`) {
 		t.Fatalf("audit: %d %s", code, body)
 	}
+	// The same log from the CLI, for the tenant: the enrolment came from the loopback address.
+	out := in.mustRun("admin", "audit", "--tenant", "Acme", "--limit", "5")
+	if !strings.Contains(out, "admin.totp") || !strings.Contains(out, "127.0.0.1:") || !strings.Contains(out, `{"enabled":false}`) || !strings.Contains(out, "tenant.require_totp") {
+		t.Fatalf("posta admin audit:\n%s", out)
+	}
 }

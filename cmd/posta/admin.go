@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/postamail/posta/internal/auth"
 	"github.com/postamail/posta/internal/directory"
@@ -18,6 +19,7 @@ func adminCommands() map[string]command {
 		"list":         {"list administrators", adminList},
 		"remove":       {"remove an administrator: EMAIL", adminRemove},
 		"totp":         {"turn two-factor login on (prints the secret) or off: EMAIL on|off", adminTOTP},
+		"audit":        {"the audit log, newest first: who, role, when, from where, what, before and after: [--tenant T] [--limit N] [--json]", adminAudit},
 		"require-totp": {"require two-factor login of every administrator, or of a tenant's, or stop; without on|off show it: [on|off] [--tenant T]", adminRequireTOTP},
 	}
 }
@@ -169,6 +171,34 @@ func adminRequireTOTP(ctx context.Context, e *env, args []string) error {
 			state = "required"
 		}
 		fmt.Fprintf(e.stdout, "two-factor login %s for %s\n", state, who)
+		return nil
+	})
+}
+
+func adminAudit(ctx context.Context, e *env, args []string) error {
+	fs := newFlags("admin audit")
+	tenant := fs.String("tenant", "", "only the changes of this tenant")
+	limit := fs.Int("limit", 50, "how many entries (at most 1000)")
+	asJSON := fs.Bool("json", false, "print as JSON")
+	if _, err := parseFlags(fs, args, 0); err != nil {
+		return err
+	}
+	return withDirectory(ctx, e, func(ctx context.Context, _ *server.Server, dir *directory.Service) error {
+		es, err := dir.ListAudit(ctx, *tenant, *limit)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			if es == nil {
+				es = []directory.AuditEntry{}
+			}
+			return writeJSON(e.stdout, es)
+		}
+		var rows [][]string
+		for _, a := range es {
+			rows = append(rows, []string{time.UnixMilli(a.At).UTC().Format(time.RFC3339), a.Actor, a.Role, a.Remote, a.Action, a.Target, a.Before, a.After})
+		}
+		table(e.stdout, []string{"AT", "ACTOR", "ROLE", "FROM", "ACTION", "TARGET", "BEFORE", "AFTER"}, rows)
 		return nil
 	})
 }
