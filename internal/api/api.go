@@ -118,9 +118,14 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request, rt *route) {
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, limit)
 	if !rt.public {
-		actor, _, err := a.web.Authenticate(r)
+		actor, sess, err := a.web.Authenticate(r)
 		if err != nil {
 			a.fail(w, r, err)
+			return
+		}
+		if actor.MustEnrolTOTP && sess == nil {
+			// A token cannot enrol for its administrator: that takes a login with the password.
+			a.fail(w, r, &directory.Error{Kind: "totp-enrolment-required", Msg: "two-factor login is required for the token's administrator: it must log in with its password and turn it on; until then its tokens are refused"})
 			return
 		}
 		if actor.MustEnrolTOTP && !rt.enrol {

@@ -66,6 +66,9 @@ func TestTOTPEnrolmentRequired(t *testing.T) {
 		if st, body := bearer.do("GET", "/api/v1/accounts", ""); st != 403 || problemType(body) != "totp-enrolment-required" {
 			t.Errorf("token of a limited administrator: %d %s", st, body)
 		}
+		if st, body := bearer.do("POST", "/api/v1/session/totp/secret", ""); st != 403 || problemType(body) != "totp-enrolment-required" {
+			t.Errorf("a token enrolling for its administrator: %d %s", st, body)
+		}
 		if st, body := admin.do("GET", "/api/v1/session/totp", ""); st != 200 || !strings.Contains(body, `"required": true`) || !strings.Contains(body, `"enabled": false`) {
 			t.Fatalf("status: %d %s", st, body)
 		}
