@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/postamail/posta/internal/auth"
 	"github.com/postamail/posta/internal/directory"
@@ -14,10 +15,12 @@ import (
 
 func adminCommands() map[string]command {
 	return map[string]command{
-		"add":    {"add an administrator: EMAIL --role provider|tenant|domain [--tenant T] [--domain D ...] (--password-file F | --generate-password)", adminAdd},
-		"list":   {"list administrators", adminList},
-		"remove": {"remove an administrator: EMAIL", adminRemove},
-		"totp":   {"turn two-factor login on (prints the secret) or off: EMAIL on|off", adminTOTP},
+		"add":          {"add an administrator: EMAIL --role provider|tenant|domain [--tenant T] [--domain D ...] (--password-file F | --generate-password)", adminAdd},
+		"list":         {"list administrators", adminList},
+		"remove":       {"remove an administrator: EMAIL", adminRemove},
+		"totp":         {"turn two-factor login on (prints the secret) or off: EMAIL on|off", adminTOTP},
+		"audit":        {"the audit log, newest first: who, role, when, from where, what, before and after: [--tenant T] [--limit N] [--json]", adminAudit},
+		"require-totp": {"require two-factor login of every administrator, or of a tenant's, or stop; without on|off show it: [on|off] [--tenant T]", adminRequireTOTP},
 	}
 }
 
@@ -135,6 +138,67 @@ func adminTOTP(ctx context.Context, e *env, args []string) error {
 			return nil
 		}
 		fmt.Fprintf(e.stdout, "two-factor login on for %s\nsecret: %s\nURI:    %s\n", pos[0], secret, auth.TOTPURI("posta", pos[0], secret))
+		return nil
+	})
+}
+
+func adminRequireTOTP(ctx context.Context, e *env, args []string) error {
+	fs := newFlags("admin require-totp")
+	tenant := fs.String("tenant", "", "a tenant: require it of its administrators only")
+	pos, err := parseFlags(fs, args, -1)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 1 || (len(pos) == 1 && pos[0] != "on" && pos[0] != "off") {
+		return usagef("admin require-totp [on|off] [--tenant T]")
+	}
+	who := "every administrator"
+	if *tenant != "" {
+		who = "the administrators of " + *tenant
+	}
+	return withDirectory(ctx, e, func(ctx context.Context, _ *server.Server, dir *directory.Service) error {
+		if len(pos) == 1 {
+			if err := dir.SetTOTPRequired(ctx, *tenant, pos[0] == "on"); err != nil {
+				return err
+			}
+		}
+		on, err := dir.TOTPRequired(ctx, *tenant)
+		if err != nil {
+			return err
+		}
+		state := "optional"
+		if on {
+			state = "required"
+		}
+		fmt.Fprintf(e.stdout, "two-factor login %s for %s\n", state, who)
+		return nil
+	})
+}
+
+func adminAudit(ctx context.Context, e *env, args []string) error {
+	fs := newFlags("admin audit")
+	tenant := fs.String("tenant", "", "only the changes of this tenant")
+	limit := fs.Int("limit", 50, "how many entries (at most 1000)")
+	asJSON := fs.Bool("json", false, "print as JSON")
+	if _, err := parseFlags(fs, args, 0); err != nil {
+		return err
+	}
+	return withDirectory(ctx, e, func(ctx context.Context, _ *server.Server, dir *directory.Service) error {
+		es, err := dir.ListAudit(ctx, *tenant, *limit)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			if es == nil {
+				es = []directory.AuditEntry{}
+			}
+			return writeJSON(e.stdout, es)
+		}
+		var rows [][]string
+		for _, a := range es {
+			rows = append(rows, []string{time.UnixMilli(a.At).UTC().Format(time.RFC3339), a.Actor, a.Role, a.Remote, a.Action, a.Target, a.Before, a.After})
+		}
+		table(e.stdout, []string{"AT", "ACTOR", "ROLE", "FROM", "ACTION", "TARGET", "BEFORE", "AFTER"}, rows)
 		return nil
 	})
 }

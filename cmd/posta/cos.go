@@ -68,6 +68,9 @@ func cosShow(ctx context.Context, e *env, args []string) error {
 		if c.SendPerDay > 0 {
 			fmt.Fprintf(e.stdout, "Sending:     %d messages per day\n", c.SendPerDay)
 		}
+		if c.MaxMessages > 0 {
+			fmt.Fprintf(e.stdout, "Messages:    at most %d kept\n", c.MaxMessages)
+		}
 		return nil
 	})
 }
@@ -81,6 +84,7 @@ func cosCreate(ctx context.Context, e *env, args []string) error {
 	perDay := fs.Int("send-per-day", 0, "messages an account may send per day (0: unlimited)")
 	rcpts := fs.Int("recipients-per-message", 0, "recipients per message (0: the provider's limit)")
 	minPw := fs.Int("min-password-len", 10, "minimum password length")
+	maxMsgs := fs.Int64("max-messages", 0, "messages an account may keep (0: no cap; the IMAP MESSAGE quota)")
 	asJSON := fs.Bool("json", false, "print as JSON")
 	pos, err := parseFlags(fs, args, 1)
 	if err != nil {
@@ -88,7 +92,7 @@ func cosCreate(ctx context.Context, e *env, args []string) error {
 	}
 	return withDirectory(ctx, e, func(ctx context.Context, _ *server.Server, dir *directory.Service) error {
 		c, err := dir.CreateCOS(ctx, directory.COSSpec{Name: pos[0], ServiceType: *typ, QuotaMB: *quota, Features: strings.Split(*features, ","),
-			MaxMessageSize: *mms, SendPerDay: *perDay, RecipientsPerMessage: *rcpts, MinPasswordLen: *minPw})
+			MaxMessageSize: *mms, SendPerDay: *perDay, RecipientsPerMessage: *rcpts, MinPasswordLen: *minPw, MaxMessages: *maxMsgs})
 		if err != nil {
 			return err
 		}

@@ -37,16 +37,38 @@ func domainDKIM(ctx context.Context, e *env, args []string) error {
 		if err != nil {
 			return err
 		}
+		keys := func() (map[string]any, error) {
+			recs, err := srv.DKIM.Records(ctx, d.Name)
+			var ks []string
+			for _, r := range recs {
+				ks = append(ks, r.Name+" "+r.Algorithm+" "+r.State)
+			}
+			return map[string]any{"keys": ks}, err
+		}
+		before, err := keys()
+		if err != nil {
+			return err
+		}
+		action := ""
 		switch {
 		case *rotate:
-			err = srv.DKIM.Rotate(ctx, d.Name)
+			action, err = "domain.dkim.rotate", srv.DKIM.Rotate(ctx, d.Name)
 		case *activate:
-			err = srv.DKIM.Activate(ctx, d.Name)
+			action, err = "domain.dkim.activate", srv.DKIM.Activate(ctx, d.Name)
 		default:
 			err = srv.DKIM.Ensure(ctx, d.Name)
 		}
 		if err != nil {
 			return err
+		}
+		if action != "" {
+			after, err := keys()
+			if err != nil {
+				return err
+			}
+			if err := dir.RecordChange(ctx, d.TenantID, action, d.Name, before, after); err != nil {
+				return err
+			}
 		}
 		recs, err := srv.DKIM.Records(ctx, d.Name)
 		if err != nil {

@@ -113,22 +113,12 @@ func queueAct(verb string) func(ctx context.Context, e *env, args []string) erro
 		if err != nil {
 			return err
 		}
-		return withQueue(ctx, e, func(ctx context.Context, q *queue.Queue) error {
-			switch verb {
-			case "retry":
-				err = q.RetryNow(ctx, id)
-			case "hold":
-				err = q.Hold(ctx, id, *reason)
-			case "release":
-				err = q.Release(ctx, id)
-			case "delete":
-				msg := "deleted by " + cliActor()
-				if *reason != "" {
-					msg += ": " + *reason
-				}
-				err = q.Finish(ctx, id, "deleted", msg)
-			}
+		return withDirectory(ctx, e, func(ctx context.Context, srv *server.Server, dir *directory.Service) error {
+			before, after, err := srv.Queue.Operate(ctx, id, verb, *reason, cliActor())
 			if err != nil {
+				return err
+			}
+			if err := dir.RecordChange(ctx, 0, "queue."+verb, strconv.FormatInt(id, 10), before, after); err != nil {
 				return err
 			}
 			fmt.Fprintf(e.stdout, "queue entry %d: %s done\n", id, verb)

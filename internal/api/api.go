@@ -58,15 +58,33 @@ type route struct {
 	method, path string
 	summary, tag string
 	public       bool // no authentication (login, the document itself)
-	body         any  // a value of the request body's type, for the schema; nil: none
-	resp         any  // a value of the response's type; nil: no content
-	status       int  // success status
-	query        []string
-	fn           func(w http.ResponseWriter, r *http.Request) (any, error)
+	// enrol: open to an administrator who must first turn on two-factor login (every other
+	// route answers 403 totp-enrolment-required to it)
+	enrol  bool
+	body   any // a value of the request body's type, for the schema; nil: none
+	resp   any // a value of the response's type; nil: no content
+	status int // success status
+	query  []string
+	fn     func(w http.ResponseWriter, r *http.Request) (any, error)
 	// bodyTypes are the media types of a body that is a file, not JSON; files are those of a
 	// response that is a file; maxBody raises the 1 MB limit of request bodies.
 	bodyTypes, files []string
 	maxBody          int64
+}
+
+// RouteInfo names one endpoint of the API.
+type RouteInfo struct {
+	Method, Path string // Path relative to /api/v1, with {name} wildcards
+	Public       bool   // served without authentication
+}
+
+// Routes lists every endpoint the API serves, in the order of its route table.
+func (a *API) Routes() []RouteInfo {
+	out := make([]RouteInfo, len(a.routes))
+	for i, rt := range a.routes {
+		out[i] = RouteInfo{Method: rt.method, Path: rt.path, Public: rt.public}
+	}
+	return out
 }
 
 // New returns the API handler, to be mounted at /api/v1/.
@@ -75,7 +93,7 @@ func New(dir *directory.Service, web *webauth.Service, q *queue.Queue, opts Opti
 		opts.Logger = slog.Default()
 	}
 	a := &API{dir: dir, web: web, queue: q, opts: opts, mux: http.NewServeMux()}
-	a.routes = append(a.table(), a.provisionRoutes()...)
+	a.routes = append(append(a.table(), a.provisionRoutes()...), a.securityRoutes()...)
 	for i := range a.routes {
 		rt := &a.routes[i]
 		a.mux.HandleFunc(rt.method+" /api/v1"+rt.path, func(w http.ResponseWriter, r *http.Request) { a.serve(w, r, rt) })
@@ -100,9 +118,18 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request, rt *route) {
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, limit)
 	if !rt.public {
-		actor, _, err := a.web.Authenticate(r)
+		actor, sess, err := a.web.Authenticate(r)
 		if err != nil {
 			a.fail(w, r, err)
+			return
+		}
+		if actor.MustEnrolTOTP && sess == nil {
+			// A token cannot enrol for its administrator: that takes a login with the password.
+			a.fail(w, r, &directory.Error{Kind: "totp-enrolment-required", Msg: "two-factor login is required for the token's administrator: it must log in with its password and turn it on; until then its tokens are refused"})
+			return
+		}
+		if actor.MustEnrolTOTP && !rt.enrol {
+			a.fail(w, r, &directory.Error{Kind: "totp-enrolment-required", Msg: "two-factor login is required for your administrator account: turn it on first (POST /api/v1/session/totp/secret, then PUT /api/v1/session/totp)"})
 			return
 		}
 		r = r.WithContext(directory.WithActor(r.Context(), actor))
@@ -152,21 +179,23 @@ func writeProblem(w http.ResponseWriter, p problem) {
 
 // statusOf maps the directory's rule kinds to HTTP statuses.
 var statusOf = map[string]int{
-	"not-found":             http.StatusNotFound,
-	"forbidden":             http.StatusForbidden,
-	"address-taken":         http.StatusConflict,
-	"contract-cap-exceeded": http.StatusConflict,
-	"quota-below-usage":     http.StatusConflict,
-	"list-loop":             http.StatusConflict,
-	"domain-in-use":         http.StatusConflict,
-	"tenant-suspended":      http.StatusConflict,
-	"invalid-credentials":   http.StatusUnauthorized,
-	"insufficient-credit":   http.StatusPaymentRequired,
-	"duplicate-reference":   http.StatusConflict,
-	"charge-run-busy":       http.StatusConflict,
-	"invalid-signature":     http.StatusUnauthorized,
-	"webhook-disabled":      http.StatusServiceUnavailable,
-	"billing-disabled":      http.StatusServiceUnavailable,
+	"not-found":               http.StatusNotFound,
+	"forbidden":               http.StatusForbidden,
+	"address-taken":           http.StatusConflict,
+	"contract-cap-exceeded":   http.StatusConflict,
+	"quota-below-usage":       http.StatusConflict,
+	"list-loop":               http.StatusConflict,
+	"domain-in-use":           http.StatusConflict,
+	"tenant-suspended":        http.StatusConflict,
+	"invalid-credentials":     http.StatusUnauthorized,
+	"insufficient-credit":     http.StatusPaymentRequired,
+	"duplicate-reference":     http.StatusConflict,
+	"charge-run-busy":         http.StatusConflict,
+	"invalid-signature":       http.StatusUnauthorized,
+	"webhook-disabled":        http.StatusServiceUnavailable,
+	"billing-disabled":        http.StatusServiceUnavailable,
+	"totp-enrolment-required": http.StatusForbidden,
+	"totp-enforced":           http.StatusConflict,
 }
 
 func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {

@@ -23,12 +23,14 @@ type (
 		TOTP     string `json:"totp,omitempty"`
 	}
 	sessionInfo struct {
-		Admin    string          `json:"admin"`
-		Role     directory.Role  `json:"role"`
-		TenantID int64           `json:"tenant_id,omitempty"`
-		CSRF     string          `json:"csrf,omitempty"`
-		Expires  time.Time       `json:"expires,omitzero"`
-		Actor    directory.Actor `json:"-"`
+		Admin    string         `json:"admin"`
+		Role     directory.Role `json:"role"`
+		TenantID int64          `json:"tenant_id,omitempty"`
+		// TOTPEnrolmentRequired: two-factor login must be turned on before anything else.
+		TOTPEnrolmentRequired bool            `json:"totp_enrolment_required,omitempty"`
+		CSRF                  string          `json:"csrf,omitempty"`
+		Expires               time.Time       `json:"expires,omitzero"`
+		Actor                 directory.Actor `json:"-"`
 	}
 	tenantRequest struct {
 		Name           string `json:"name"`
@@ -73,6 +75,7 @@ type (
 		SendPerDay           int      `json:"send_per_day,omitempty"`
 		RecipientsPerMessage int      `json:"recipients_per_message,omitempty"`
 		MinPasswordLen       int      `json:"min_password_len,omitempty"`
+		MaxMessages          int64    `json:"max_messages,omitempty"` // 0: no cap
 	}
 	accountRequest struct {
 		Address     string `json:"address"`
@@ -158,8 +161,8 @@ func (a *API) table() []route {
 	return append([]route{
 		{method: "GET", path: "/openapi.json", summary: "This document", tag: "meta", public: true, resp: map[string]any{}, status: 200, fn: a.openAPI},
 		{method: "POST", path: "/session", summary: "Log in (sets the session cookie; send the returned csrf value as X-CSRF-Token with every change)", tag: "session", public: true, body: loginRequest{}, resp: sessionV, status: 200, fn: a.login},
-		{method: "GET", path: "/session", summary: "Who am I", tag: "session", resp: sessionV, status: 200, fn: a.whoami},
-		{method: "DELETE", path: "/session", summary: "Log out", tag: "session", status: 204, fn: a.logout},
+		{method: "GET", path: "/session", summary: "Who am I", tag: "session", enrol: true, resp: sessionV, status: 200, fn: a.whoami},
+		{method: "DELETE", path: "/session", summary: "Log out", tag: "session", enrol: true, status: 204, fn: a.logout},
 
 		{method: "GET", path: "/tenants", summary: "List tenants", tag: "tenants", resp: []*directory.Tenant{}, status: 200, fn: a.listTenants},
 		{method: "POST", path: "/tenants", summary: "Create a tenant", tag: "tenants", body: tenantRequest{}, resp: tenant, status: 201, fn: a.createTenant},
@@ -234,7 +237,7 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) (any, error) {
 		return nil, err
 	}
 	webauth.SetCookie(w, sess)
-	return &sessionInfo{Admin: sess.Actor.Name, Role: sess.Actor.Role, TenantID: sess.Actor.TenantID, CSRF: sess.CSRF, Expires: sess.Expires}, nil
+	return &sessionInfo{Admin: sess.Actor.Name, Role: sess.Actor.Role, TenantID: sess.Actor.TenantID, TOTPEnrolmentRequired: sess.Actor.MustEnrolTOTP, CSRF: sess.CSRF, Expires: sess.Expires}, nil
 }
 
 func (a *API) whoami(w http.ResponseWriter, r *http.Request) (any, error) {
@@ -242,7 +245,7 @@ func (a *API) whoami(w http.ResponseWriter, r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	info := &sessionInfo{Admin: actor.Name, Role: actor.Role, TenantID: actor.TenantID}
+	info := &sessionInfo{Admin: actor.Name, Role: actor.Role, TenantID: actor.TenantID, TOTPEnrolmentRequired: actor.MustEnrolTOTP}
 	if sess != nil {
 		info.CSRF, info.Expires = sess.CSRF, sess.Expires
 	}
@@ -672,23 +675,29 @@ func (a *API) queueAct(w http.ResponseWriter, r *http.Request) (any, error) {
 		return nil, err
 	}
 	actor, _ := directory.ActorFrom(r.Context())
+	var verb, reason string
 	switch {
 	case r.Method == http.MethodDelete:
-		err = a.queue.Finish(r.Context(), id, "deleted", "deleted by "+actor.Name)
+		verb = "delete"
 	case strings.HasSuffix(r.URL.Path, "/retry"):
-		err = a.queue.RetryNow(r.Context(), id)
+		verb = "retry"
 	case strings.HasSuffix(r.URL.Path, "/release"):
-		err = a.queue.Release(r.Context(), id)
+		verb = "release"
 	default:
+		verb = "hold"
 		var req reasonRequest
 		if r.ContentLength != 0 {
 			if err := decode(r, &req); err != nil {
 				return nil, err
 			}
 		}
-		err = a.queue.Hold(r.Context(), id, req.Reason)
+		reason = req.Reason
 	}
-	return nil, queueError(err)
+	before, after, err := a.queue.Operate(r.Context(), id, verb, reason, actor.Name)
+	if err != nil {
+		return nil, queueError(err)
+	}
+	return nil, a.dir.RecordChange(r.Context(), 0, "queue."+verb, strconv.FormatInt(id, 10), before, after)
 }
 
 func (a *API) trace(w http.ResponseWriter, r *http.Request) (any, error) {

@@ -67,6 +67,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -295,16 +296,39 @@ func (s *Service) SetSetting(ctx context.Context, key, value string) (Settings, 
 		return Settings{}, invalid("key", "unknown billing setting %q (%s)", key, strings.Join(SettingKeys, ", "))
 	}
 	err = s.db.WriteTx(ctx, func(tx *db.Tx) error {
+		before, err := settingJSON(ctx, tx, key)
+		if err != nil {
+			return err
+		}
 		if err := putSetting(ctx, tx, key, value); err != nil {
 			return err
 		}
-		return auditTx(ctx, tx, a, 0, "billing.setting", key, value)
+		after, err := settingJSON(ctx, tx, key)
+		if err != nil {
+			return err
+		}
+		return auditTx(ctx, tx, a, 0, "billing.setting", key, before, after)
 	})
 	if err != nil {
 		return Settings{}, err
 	}
 	st, _, err := loadSettings(ctx, s.db)
 	return st, err
+}
+
+// settingJSON is the value in force of a billing setting (stored or default), as a JSON object.
+func settingJSON(ctx context.Context, tx *db.Tx, key string) (string, error) {
+	st, _, err := loadSettings(ctx, tx)
+	if err != nil {
+		return "", err
+	}
+	b, _ := json.Marshal(st)
+	var all map[string]any
+	if err := json.Unmarshal(b, &all); err != nil {
+		return "", err
+	}
+	out, _ := json.Marshal(map[string]any{key: all[key]})
+	return string(out), nil
 }
 
 func putSetting(ctx context.Context, tx *db.Tx, key, value string) error {
@@ -329,7 +353,8 @@ func (s *Service) RotateWebhookSecret(ctx context.Context) (string, error) {
 		if err := putSetting(ctx, tx, "webhook_secret", secret); err != nil {
 			return err
 		}
-		return auditTx(ctx, tx, a, 0, "billing.webhook_secret", "webhook", "rotated")
+		// The secret itself is never recorded.
+		return auditTx(ctx, tx, a, 0, "billing.webhook_secret", "webhook", `{"secret":"previous"}`, `{"secret":"rotated"}`)
 	})
 	if err != nil {
 		return "", err
@@ -338,13 +363,14 @@ func (s *Service) RotateWebhookSecret(ctx context.Context) (string, error) {
 }
 
 // auditTx writes an audit row for a billing change (the directory's audit log, same columns).
-func auditTx(ctx context.Context, tx *db.Tx, a directory.Actor, tenantID int64, action, target, after string) error {
+// before and after are JSON texts ("" for nothing).
+func auditTx(ctx context.Context, tx *db.Tx, a directory.Actor, tenantID int64, action, target, before, after string) error {
 	var tid any
 	if tenantID != 0 {
 		tid = tenantID
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO audit_log (at, actor, role, tenant_id, action, target, before, after, remote) VALUES (?, ?, ?, ?, ?, ?, '', ?, ?)`,
-		db.Now(), actorName(a), string(a.Role), tid, action, target, after, a.Remote)
+	_, err := tx.ExecContext(ctx, `INSERT INTO audit_log (at, actor, role, tenant_id, action, target, before, after, remote) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		db.Now(), actorName(a), string(a.Role), tid, action, target, before, after, a.Remote)
 	if err != nil {
 		return fmt.Errorf("billing: audit: %w", err)
 	}

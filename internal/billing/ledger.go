@@ -254,7 +254,8 @@ func (s *Service) recharge(ctx context.Context, a directory.Actor, tenantID int6
 			return err
 		}
 		out = m
-		return auditTx(ctx, tx, a, t.ID, "billing.recharge", t.Name, fmt.Sprintf(`{"eur":%q,"points":%q,"reference":%q}`, m.EUR, m.Amount.String(), ref))
+		return auditTx(ctx, tx, a, t.ID, "billing.recharge", t.Name, fmt.Sprintf(`{"balance":%q}`, (m.BalanceAfter-m.Amount).String()),
+			fmt.Sprintf(`{"eur":%q,"points":%q,"reference":%q,"balance":%q}`, m.EUR, m.Amount.String(), ref, m.BalanceAfter.String()))
 	})
 	return out, err
 }
@@ -305,7 +306,8 @@ func (s *Service) Adjust(ctx context.Context, tenant, kind string, amount MilliP
 			return err
 		}
 		out = m
-		return auditTx(ctx, tx, a, t.ID, "billing."+kind, t.Name, fmt.Sprintf(`{"points":%q,"reason":%q}`, amount.String(), reason))
+		return auditTx(ctx, tx, a, t.ID, "billing."+kind, t.Name, fmt.Sprintf(`{"balance":%q}`, (m.BalanceAfter-m.Amount).String()),
+			fmt.Sprintf(`{"points":%q,"reason":%q,"balance":%q}`, amount.String(), reason, m.BalanceAfter.String()))
 	})
 	if err != nil {
 		return nil, err

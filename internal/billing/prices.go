@@ -2,6 +2,8 @@ package billing
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"sort"
 
@@ -129,13 +131,22 @@ func (s *Service) SetPrice(ctx context.Context, cos string, perDay MilliPoints, 
 		if charged > 0 {
 			return invalid("from", "%s has already been charged from %s on", c.Name, day)
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO billing_prices (cos_id, from_day, mp_per_day, created_at, created_by) VALUES (?, ?, ?, ?, ?)
+		before := ""
+		var prevMP, prevDay int64
+		err := tx.QueryRowContext(ctx, `SELECT mp_per_day, from_day FROM billing_prices WHERE cos_id = ? AND from_day <= ? ORDER BY from_day DESC LIMIT 1`, c.ID, int64(day)).Scan(&prevMP, &prevDay)
+		switch {
+		case err == nil:
+			before = fmt.Sprintf(`{"points_per_day":%q,"from":%q}`, MilliPoints(prevMP).String(), Day(prevDay).String())
+		case !errors.Is(err, sql.ErrNoRows):
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO billing_prices (cos_id, from_day, mp_per_day, created_at, created_by) VALUES (?, ?, ?, ?, ?)
 			ON CONFLICT (cos_id, from_day) DO UPDATE SET mp_per_day = excluded.mp_per_day, created_at = excluded.created_at, created_by = excluded.created_by`,
 			c.ID, int64(day), int64(perDay), s.now().UnixMilli(), actorName(a))
 		if err != nil {
 			return err
 		}
-		return auditTx(ctx, tx, a, 0, "billing.price", c.Name, fmt.Sprintf(`{"points_per_day":%q,"from":%q}`, perDay.String(), day.String()))
+		return auditTx(ctx, tx, a, 0, "billing.price", c.Name, before, fmt.Sprintf(`{"points_per_day":%q,"from":%q}`, perDay.String(), day.String()))
 	})
 	if err != nil {
 		return nil, err

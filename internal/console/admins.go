@@ -1,6 +1,7 @@
 package console
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -47,17 +48,18 @@ func (c *Console) cosCreate(w http.ResponseWriter, r *http.Request, v *view) err
 	perDay, ok3 := f.intValue("send_per_day")
 	rcpts, ok4 := f.intValue("recipients_per_message")
 	minLen, ok5 := f.intValue("min_password_len")
-	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 {
+	maxMsgs, ok6 := f.intValue("max_messages")
+	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || !ok6 {
 		return c.showCOS(w, r, v, f, true)
 	}
 	spec := directory.COSSpec{Name: f.Get("name"), ServiceType: f.Get("service_type"), QuotaMB: quota, MaxMessageSize: mms * directory.MB,
-		SendPerDay: int(perDay), RecipientsPerMessage: int(rcpts), MinPasswordLen: int(minLen)}
+		SendPerDay: int(perDay), RecipientsPerMessage: int(rcpts), MinPasswordLen: int(minLen), MaxMessages: maxMsgs}
 	if spec.ServiceType == "custom" {
 		spec.Features = f.All("features")
 	}
 	cos, err := c.dir.CreateCOS(r.Context(), spec)
 	if err != nil {
-		if f.refuse(err, "name", "service_type", "quota_mb", "features", "min_password_len", "limits=max_message_size") {
+		if f.refuse(err, "name", "service_type", "quota_mb", "features", "min_password_len", "max_messages", "limits=max_message_size") {
 			return c.showCOS(w, r, v, f, true)
 		}
 		return err
@@ -72,6 +74,7 @@ type adminsPage struct {
 	Tenants     []*directory.Tenant
 	Domains     []*directory.Domain
 	Form        *form
+	TOTP        totpPolicy
 }
 
 func (c *Console) admins(w http.ResponseWriter, r *http.Request, v *view) error {
@@ -93,6 +96,9 @@ func (c *Console) showAdmins(w http.ResponseWriter, r *http.Request, v *view, f 
 		p.TenantNames[t.ID] = t.Name
 	}
 	if p.Domains, err = c.dir.ListDomains(ctx, ""); err != nil {
+		return err
+	}
+	if p.TOTP, err = c.loadTOTPPolicy(r, p.Tenants); err != nil {
 		return err
 	}
 	v.Nav, v.Title, v.Data = "admins", v.L.T("nav.admins"), p
@@ -160,12 +166,14 @@ func (c *Console) adminRemove(w http.ResponseWriter, r *http.Request, v *view) e
 // mePage is the logged-in administrator's own page: its role and its second factor (a
 // mailbox user's My account is selfPage).
 type mePage struct {
-	TOTP   bool
-	Setup  bool
-	Secret string
-	URI    string
-	Tenant string
-	Form   *form
+	TOTP bool
+	// MustEnrol: two-factor login is required and not yet set up.
+	MustEnrol bool
+	Setup     bool
+	Secret    string
+	URI       string
+	Tenant    string
+	Form      *form
 }
 
 func (c *Console) me(w http.ResponseWriter, r *http.Request, v *view) error {
@@ -182,7 +190,8 @@ func (c *Console) showMe(w http.ResponseWriter, r *http.Request, v *view, p mePa
 		return err
 	}
 	p.TOTP = secret != ""
-	if v.Actor.TenantID != 0 {
+	p.MustEnrol = v.Actor.MustEnrolTOTP
+	if v.Actor.TenantID != 0 && !p.MustEnrol {
 		t, err := c.dir.GetTenant(ctx, strconv.FormatInt(v.Actor.TenantID, 10))
 		if err != nil {
 			return err
@@ -240,6 +249,10 @@ func (c *Console) totpDisable(w http.ResponseWriter, r *http.Request, v *view) e
 		return c.showMe(w, r, v, mePage{Form: f}, http.StatusUnprocessableEntity)
 	}
 	if err := c.dir.SetAdminTOTP(r.Context(), v.Actor.Name, ""); err != nil {
+		if errors.Is(err, directory.ErrTOTPEnforced) {
+			f.fieldErr("code", "kind.totp-enforced")
+			return c.showMe(w, r, v, mePage{Form: f}, http.StatusConflict)
+		}
 		return err
 	}
 	return redirect(w, r, "/me", "flash.totp_off", "")

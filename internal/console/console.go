@@ -286,6 +286,7 @@ func (c *Console) routes() {
 	m.Handle("POST /admins", c.admin(c.adminCreate))
 	m.Handle("GET /admins/remove", c.admin(c.adminRemoveConfirm))
 	m.Handle("POST /admins/remove", c.admin(c.adminRemove))
+	m.Handle("POST /admins/totp-policy", c.admin(c.totpPolicySet))
 
 	// My account: an administrator's login and second factor, or a mailbox user's own account.
 	m.Handle("GET /me", c.auth(c.me))
@@ -333,6 +334,16 @@ func (c *Console) auth(h handler) http.Handler {
 		}
 		r = r.WithContext(directory.WithActor(r.Context(), actor))
 		v := c.newView(w, r, actor, sess.CSRF)
+		if actor.MustEnrolTOTP && !enrolPath(r) {
+			// Two-factor login is required and not yet set up: only its set-up is open.
+			if r.Method == http.MethodGet {
+				http.Redirect(w, r, "/me", http.StatusSeeOther)
+				return
+			}
+			v.Data = &directory.Error{Kind: "totp-enrolment-required", Msg: v.L.T("me.totp.required_text")}
+			c.renderError(w, r, v, http.StatusForbidden)
+			return
+		}
 		if err := h(w, r, v); err != nil {
 			c.fail(w, r, v, err)
 		}

@@ -137,8 +137,16 @@ func checkAccount(a *directory.Account, size int64) error {
 		return nil // nothing is stored here
 	case a.UsedBytes+size > a.QuotaBytes:
 		return ErrOverQuota
+	case overMessageCap(a):
+		return ErrOverQuota
 	}
 	return nil
+}
+
+// overMessageCap reports whether an account keeps as many messages as its class of service
+// allows (the MESSAGE quota resource); one more is refused like a full mailbox.
+func overMessageCap(a *directory.Account) bool {
+	return a.MaxMessages > 0 && a.UsedMessages >= a.MaxMessages && (len(a.ForwardTo) == 0 || a.ForwardKeep)
 }
 
 // plan is where one message goes.
@@ -207,6 +215,10 @@ func (d *Deliverer) expand(ctx context.Context, env *Envelope) (*plan, error) {
 				return nil, err
 			}
 			for _, a := range accounts {
+				if overMessageCap(a) && !env.System {
+					d.log.Info("deliver: list member over its message quota", "member", a.Address)
+					continue
+				}
 				if err := checkAccount(a, size); err == nil || errors.Is(err, ErrOverQuota) {
 					d.addWithForwarding(ctx, p, a, -1, 0)
 				}
@@ -218,6 +230,10 @@ func (d *Deliverer) expand(ctx context.Context, env *Envelope) (*plan, error) {
 		}
 		if err := checkAccount(r.Account, size); err != nil && !errors.Is(err, ErrOverQuota) {
 			p.errs[i] = err
+			continue
+		}
+		if overMessageCap(r.Account) && !env.System {
+			p.errs[i] = ErrOverQuota
 			continue
 		}
 		d.addWithForwarding(ctx, p, r.Account, i, 0)

@@ -34,6 +34,8 @@ type Account struct {
 	QuotaBytes   int64    `json:"quota_bytes"`
 	UsedBytes    int64    `json:"used_bytes"`
 	UsedMessages int64    `json:"used_messages"`
+	// MaxMessages is the COS's cap of messages kept (0: none).
+	MaxMessages int64 `json:"max_messages,omitempty"`
 	// SendPerDay and RecipientsPerMessage are the COS's sending limits (0: none).
 	SendPerDay           int `json:"send_per_day,omitempty"`
 	RecipientsPerMessage int `json:"recipients_per_message,omitempty"`
@@ -54,7 +56,7 @@ type Account struct {
 
 const accountCols = `a.id, a.tenant_id, a.domain_id, a.address, a.display_name, a.cos_id, c.name, c.features, c.protocols, a.status, c.quota_bytes,
 	a.used_bytes, a.used_messages, a.forward_to, a.forward_keep, a.autoreply, a.autoreply_subject, a.autoreply_body, a.created_at, COALESCE(a.last_login_at, 0),
-	a.password_hash, t.status, COALESCE(c.max_message_size, 0), COALESCE(t.max_message_size, 0), COALESCE(c.send_per_day, 0), COALESCE(c.recipients_per_message, 0)`
+	a.password_hash, t.status, COALESCE(c.max_message_size, 0), COALESCE(t.max_message_size, 0), COALESCE(c.send_per_day, 0), COALESCE(c.recipients_per_message, 0), c.max_messages`
 const accountFrom = ` FROM accounts a JOIN cos c ON c.id = a.cos_id JOIN tenants t ON t.id = a.tenant_id`
 
 func scanAccount(sc interface{ Scan(...any) error }) (*Account, error) {
@@ -63,7 +65,7 @@ func scanAccount(sc interface{ Scan(...any) error }) (*Account, error) {
 	var cosMax, tenantMax int64
 	err := sc.Scan(&a.ID, &a.TenantID, &a.DomainID, &a.Address, &a.DisplayName, &a.COSID, &a.COS, &a.FeatureMask, &a.Protocols, &a.Status, &a.QuotaBytes,
 		&a.UsedBytes, &a.UsedMessages, &fwd, &a.ForwardKeep, &a.AutoReply, &a.AutoSubject, &a.AutoBody, &a.CreatedAt, &a.LastLoginAt,
-		&a.passwordHash, &a.tenantStatus, &cosMax, &tenantMax, &a.SendPerDay, &a.RecipientsPerMessage)
+		&a.passwordHash, &a.tenantStatus, &cosMax, &tenantMax, &a.SendPerDay, &a.RecipientsPerMessage, &a.MaxMessages)
 	a.MaxMessageSize = cosMax
 	if tenantMax > 0 && (a.MaxMessageSize == 0 || tenantMax < a.MaxMessageSize) {
 		a.MaxMessageSize = tenantMax
@@ -392,6 +394,10 @@ func checkCOSChange(ctx context.Context, tx *db.Tx, acc *Account, c *COS) error 
 		return refuse("quota-below-usage", "cos", "%q has a quota of %d MB but the account uses %.1f MB",
 			c.Name, c.QuotaBytes/MB, float64(acc.UsedBytes)/MB)
 	}
+	if c.MaxMessages > 0 && c.MaxMessages < acc.UsedMessages {
+		return refuse("quota-below-usage", "cos", "%q allows %d messages but the account keeps %d",
+			c.Name, c.MaxMessages, acc.UsedMessages)
+	}
 	if err := lockTenant(ctx, tx, acc.TenantID); err != nil {
 		return err
 	}
@@ -569,7 +575,8 @@ func (s *Service) SetPassword(ctx context.Context, account, password string) err
 		if _, err := tx.ExecContext(ctx, `UPDATE accounts SET password_hash = ?, scram = ?, updated_at = ? WHERE id = ?`, hash, scram, s.now(), acc.ID); err != nil {
 			return err
 		}
-		return audit(ctx, tx, actor, acc.TenantID, "account.password", acc.Address, nil, nil)
+		// The password itself is never recorded, only that it changed and when.
+		return audit(ctx, tx, actor, acc.TenantID, "account.password", acc.Address, map[string]any{"password": "previous"}, map[string]any{"password": "changed"})
 	})
 }
 

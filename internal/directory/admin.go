@@ -220,14 +220,15 @@ func (s *Service) AuthenticateAdmin(ctx context.Context, email, password, remote
 func (s *Service) AdminActor(ctx context.Context, id int64, remote string) (Actor, error) {
 	var email, role string
 	var tid sql.NullInt64
-	err := s.db.QueryRowContext(ctx, `SELECT email, role, tenant_id FROM admins WHERE id = ?`, id).Scan(&email, &role, &tid)
+	var enrol bool
+	err := s.db.QueryRowContext(ctx, `SELECT a.email, a.role, a.tenant_id, `+mustEnrolTOTP+` FROM admins a LEFT JOIN tenants t ON t.id = a.tenant_id WHERE a.id = ?`, id).Scan(&email, &role, &tid, &enrol)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Actor{}, ErrInvalidCredentials
 	}
 	if err != nil {
 		return Actor{}, err
 	}
-	actor := Actor{Role: Role(role), ID: id, Name: email, TenantID: tid.Int64, Remote: remote}
+	actor := Actor{Role: Role(role), ID: id, Name: email, TenantID: tid.Int64, Remote: remote, MustEnrolTOTP: enrol}
 	rows, err := s.db.QueryContext(ctx, `SELECT domain_id FROM admin_domains WHERE admin_id = ?`, id)
 	if err != nil {
 		return Actor{}, err
@@ -270,10 +271,21 @@ func (s *Service) SetAdminTOTP(ctx context.Context, email, secret string) error 
 		}
 	}
 	return s.db.WriteTx(ctx, func(tx *db.Tx) error {
+		var before string
+		var required bool
+		err := tx.QueryRowContext(ctx, `SELECT a.totp_secret, `+totpRequired+` FROM admins a LEFT JOIN tenants t ON t.id = a.tenant_id WHERE a.id = ?`, a.ID).Scan(&before, &required)
+		if err != nil {
+			return err
+		}
+		if secret == "" && required && actor.ID == a.ID && actor.Role != RoleSystem {
+			// Whoever manages the administrator may still reset a lost second factor: the
+			// administrator then enrols again at its next login.
+			return refuse("totp-enforced", "", "two-factor login is required for %s and cannot be turned off", a.Email)
+		}
 		if _, err := tx.ExecContext(ctx, `UPDATE admins SET totp_secret = ? WHERE id = ?`, secret, a.ID); err != nil {
 			return err
 		}
-		return audit(ctx, tx, actor, a.TenantID, "admin.totp", a.Email, nil, map[string]any{"enabled": secret != ""})
+		return audit(ctx, tx, actor, a.TenantID, "admin.totp", a.Email, map[string]any{"enabled": before != ""}, map[string]any{"enabled": secret != ""})
 	})
 }
 

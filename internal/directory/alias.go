@@ -2,7 +2,6 @@ package directory
 
 import (
 	"context"
-	"strconv"
 	"strings"
 
 	"github.com/postamail/posta/internal/db"
@@ -115,13 +114,17 @@ func (s *Service) RemoveAlias(ctx context.Context, address string) error {
 		return hide(err, notFound("no alias %q", address))
 	}
 	return s.db.WriteTx(ctx, func(tx *db.Tx) error {
+		var target string
+		if err := tx.QueryRowContext(ctx, `SELECT address FROM accounts WHERE id = ?`, accountID).Scan(&target); err != nil {
+			return err
+		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM addresses WHERE address = ? AND kind = 'alias'`, address); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM list_members WHERE member = ?`, address); err != nil {
 			return err
 		}
-		return audit(ctx, tx, actor, tenantID, "alias.remove", address, map[string]string{"account": strconv.FormatInt(accountID, 10)}, nil)
+		return audit(ctx, tx, actor, tenantID, "alias.remove", address, map[string]string{"account": target}, nil)
 	})
 }
 

@@ -895,6 +895,10 @@ func (s *Service) ApplyBatch(ctx context.Context, b *Batch) (*BatchResult, error
 					return fail(acc.Ref, refuse("quota-below-usage", "cos", "%q has a quota of %d MB but the account uses %.1f MB",
 						p.cos.Name, p.cos.QuotaBytes/MB, float64(cur.UsedBytes)/MB))
 				}
+				if p.cos.MaxMessages > 0 && p.cos.MaxMessages < cur.UsedMessages {
+					return fail(acc.Ref, refuse("quota-below-usage", "cos", "%q allows %d messages but the account keeps %d",
+						p.cos.Name, p.cos.MaxMessages, cur.UsedMessages))
+				}
 				cosID = p.cos.ID
 				sets, args = append(sets, "cos_id = ?"), append(args, cosID)
 				before["cos"], after["cos"] = cur.COS, p.cos.Name

@@ -97,16 +97,19 @@ type COS struct {
 	RecipientsPerMessage int      `json:"recipients_per_message,omitempty"`
 	MinPasswordLen       int      `json:"min_password_len"`
 	Builtin              bool     `json:"builtin"`
+	// MaxMessages caps the messages an account may keep (0: no cap; the IMAP MESSAGE quota
+	// resource of RFC 9208).
+	MaxMessages int64 `json:"max_messages,omitempty"`
 }
 
 // Has reports whether the class includes a feature.
 func (c *COS) Has(feature int) bool { return c.Features&feature != 0 }
 
-const cosCols = `id, name, service_type, quota_bytes, features, protocols, COALESCE(max_message_size, 0), COALESCE(send_per_day, 0), COALESCE(recipients_per_message, 0), min_password_len, builtin`
+const cosCols = `id, name, service_type, quota_bytes, features, protocols, COALESCE(max_message_size, 0), COALESCE(send_per_day, 0), COALESCE(recipients_per_message, 0), min_password_len, builtin, max_messages`
 
 func scanCOS(sc interface{ Scan(...any) error }) (*COS, error) {
 	var c COS
-	err := sc.Scan(&c.ID, &c.Name, &c.ServiceType, &c.QuotaBytes, &c.Features, &c.Protocols, &c.MaxMessageSize, &c.SendPerDay, &c.RecipientsPerMessage, &c.MinPasswordLen, &c.Builtin)
+	err := sc.Scan(&c.ID, &c.Name, &c.ServiceType, &c.QuotaBytes, &c.Features, &c.Protocols, &c.MaxMessageSize, &c.SendPerDay, &c.RecipientsPerMessage, &c.MinPasswordLen, &c.Builtin, &c.MaxMessages)
 	c.FeatureList = FeatureNames(c.Features)
 	return &c, err
 }
@@ -208,6 +211,7 @@ type COSSpec struct {
 	SendPerDay           int
 	RecipientsPerMessage int
 	MinPasswordLen       int
+	MaxMessages          int64 // 0: no cap
 }
 
 // CreateCOS adds a custom class of service (provider only).
@@ -256,6 +260,9 @@ func (s *Service) CreateCOS(ctx context.Context, spec COSSpec) (*COS, error) {
 	if spec.MaxMessageSize < 0 || spec.SendPerDay < 0 || spec.RecipientsPerMessage < 0 {
 		return nil, invalid("limits", "limits cannot be negative")
 	}
+	if spec.MaxMessages < 0 || spec.MaxMessages > 1_000_000_000 {
+		return nil, invalid("max_messages", "the message cap must be between 0 (no cap) and 1000000000, got %d", spec.MaxMessages)
+	}
 	nullIf0 := func(v int64) any {
 		if v == 0 {
 			return nil
@@ -267,9 +274,9 @@ func (s *Service) CreateCOS(ctx context.Context, spec COSSpec) (*COS, error) {
 		if _, err := getCOS(ctx, tx, spec.Name); err == nil {
 			return refuse("invalid-argument", "name", "a class of service named %q already exists", spec.Name)
 		}
-		id, err = tx.InsertID(ctx, `INSERT INTO cos (name, service_type, quota_bytes, features, protocols, max_message_size, send_per_day, recipients_per_message, min_password_len, builtin, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, FALSE, ?)`, spec.Name, spec.ServiceType, spec.QuotaMB*MB, features, ProtoAll,
-			nullIf0(spec.MaxMessageSize), nullIf0(int64(spec.SendPerDay)), nullIf0(int64(spec.RecipientsPerMessage)), spec.MinPasswordLen, s.now())
+		id, err = tx.InsertID(ctx, `INSERT INTO cos (name, service_type, quota_bytes, features, protocols, max_message_size, send_per_day, recipients_per_message, min_password_len, builtin, created_at, max_messages)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, FALSE, ?, ?)`, spec.Name, spec.ServiceType, spec.QuotaMB*MB, features, ProtoAll,
+			nullIf0(spec.MaxMessageSize), nullIf0(int64(spec.SendPerDay)), nullIf0(int64(spec.RecipientsPerMessage)), spec.MinPasswordLen, s.now(), spec.MaxMessages)
 		if err != nil {
 			return err
 		}

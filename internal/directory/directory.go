@@ -94,6 +94,9 @@ type Actor struct {
 	DomainIDs []int64
 	AccountID int64
 	Remote    string
+	// MustEnrolTOTP: an administrator without a second factor where the provider or its tenant
+	// requires one. It may only turn two-factor login on; every change is refused until then.
+	MustEnrolTOTP bool
 }
 
 type actorKey struct{}
@@ -124,6 +127,9 @@ func authorize(ctx context.Context, sc scope, write bool) (Actor, error) {
 	a, ok := ActorFrom(ctx)
 	if !ok {
 		return a, ErrForbidden
+	}
+	if write && a.MustEnrolTOTP {
+		return a, errTOTPEnrolment
 	}
 	switch a.Role {
 	case RoleSystem, RoleProvider:
@@ -165,6 +171,25 @@ func RequireProvider(ctx context.Context) error {
 		return forbidden("only the provider's administrators may do this")
 	}
 	return err
+}
+
+// WriteAudit records, inside tx, a change that another package (the API tokens of webauth)
+// makes in its own transaction, as the actor in ctx: who, role, from where, when, before and
+// after (nil for nothing: a creation has no before, a removal no after).
+func WriteAudit(ctx context.Context, tx *db.Tx, tenantID int64, action, target string, before, after any) error {
+	a, ok := ActorFrom(ctx)
+	if !ok {
+		return ErrForbidden
+	}
+	return audit(ctx, tx, a, tenantID, action, target, before, after)
+}
+
+// RecordChange writes an audit row on its own, for a change already made elsewhere that has no
+// transaction to share (the operator's actions on the outbound queue).
+func (s *Service) RecordChange(ctx context.Context, tenantID int64, action, target string, before, after any) error {
+	return s.db.WriteTx(ctx, func(tx *db.Tx) error {
+		return WriteAudit(ctx, tx, tenantID, action, target, before, after)
+	})
 }
 
 // audit records a change inside tx.

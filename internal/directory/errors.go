@@ -44,6 +44,10 @@ var (
 	ErrTenantSuspended    = &Error{Kind: "tenant-suspended"}
 	ErrInsufficientCredit = &Error{Kind: "insufficient-credit"}
 	ErrInvalidCredentials = &Error{Kind: "invalid-credentials", Msg: "invalid credentials"}
+	// ErrTOTPEnrolment: the actor must turn on two-factor login before anything else.
+	ErrTOTPEnrolment = &Error{Kind: "totp-enrolment-required"}
+	// ErrTOTPEnforced: two-factor login is required and cannot be turned off.
+	ErrTOTPEnforced = &Error{Kind: "totp-enforced"}
 )
 
 func refuse(kind, field, format string, args ...any) *Error {
@@ -61,3 +65,5 @@ func forbidden(format string, args ...any) *Error {
 func invalid(field, format string, args ...any) *Error {
 	return refuse("invalid-argument", field, format, args...)
 }
+
+var errTOTPEnrolment = refuse("totp-enrolment-required", "", "two-factor login is required for your administrator account: turn it on first")

@@ -221,6 +221,10 @@ func (s *Service) AddListMember(ctx context.Context, list, member string) error 
 				return refuse("list-loop", "member", "adding %q to %q would create a loop", member, l.Address)
 			}
 		}
+		before, err := getList(ctx, tx, l.Address)
+		if err != nil {
+			return err
+		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO list_members (list_id, member) VALUES (?, ?)`, l.ID, member)
 		if db.IsUniqueViolation(err) {
 			return refuse("invalid-argument", "member", "%q is already a member of %q", member, l.Address)
@@ -228,7 +232,7 @@ func (s *Service) AddListMember(ctx context.Context, list, member string) error 
 		if err != nil {
 			return err
 		}
-		return audit(ctx, tx, actor, l.TenantID, "list.member.add", l.Address, nil, map[string]string{"member": member})
+		return auditMembers(ctx, tx, actor, before, "list.member.add", member)
 	})
 }
 
@@ -278,6 +282,10 @@ func (s *Service) RemoveListMember(ctx context.Context, list, member string) err
 	}
 	member = strings.ToLower(strings.TrimSpace(member))
 	return s.db.WriteTx(ctx, func(tx *db.Tx) error {
+		before, err := getList(ctx, tx, l.Address)
+		if err != nil {
+			return err
+		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM list_members WHERE list_id = ? AND member = ?`, l.ID, member)
 		if err != nil {
 			return err
@@ -285,7 +293,7 @@ func (s *Service) RemoveListMember(ctx context.Context, list, member string) err
 		if n, _ := res.RowsAffected(); n == 0 {
 			return notFound("%q is not a member of %q", member, l.Address)
 		}
-		return audit(ctx, tx, actor, l.TenantID, "list.member.remove", l.Address, map[string]string{"member": member}, nil)
+		return auditMembers(ctx, tx, actor, before, "list.member.remove", member)
 	})
 }
 
@@ -311,4 +319,15 @@ func (s *Service) RemoveList(ctx context.Context, list string) error {
 		}
 		return audit(ctx, tx, actor, l.TenantID, "list.remove", l.Address, l, nil)
 	})
+}
+
+// auditMembers records a change of a list's members: the members before (as in before) and
+// after (as now in tx), and the member added or removed.
+func auditMembers(ctx context.Context, tx *db.Tx, actor Actor, before *List, action, member string) error {
+	after, err := getList(ctx, tx, before.Address)
+	if err != nil {
+		return err
+	}
+	return audit(ctx, tx, actor, before.TenantID, action, before.Address,
+		map[string]any{"members": before.Members}, map[string]any{"member": member, "members": after.Members})
 }

@@ -28,7 +28,9 @@ type Tenant struct {
 	MaxMessageSize int64  `json:"max_message_size,omitempty"`
 	// RejectDMARC refuses, at SMTP time, messages to the tenant's addresses that fail DMARC
 	// under a p=reject policy; when off they are accepted into Junk (default on).
-	RejectDMARC bool  `json:"reject_dmarc"`
+	RejectDMARC bool `json:"reject_dmarc"`
+	// RequireTOTP: the tenant's administrators must log in with a second factor.
+	RequireTOTP bool  `json:"require_totp"`
 	CreatedAt   int64 `json:"created_at"`
 }
 
@@ -40,11 +42,11 @@ type TenantSpec struct {
 	MaxMessageSize int64
 }
 
-const tenantCols = `id, name, contact_email, contract, status, COALESCE(max_message_size, 0), reject_dmarc, created_at`
+const tenantCols = `id, name, contact_email, contract, status, COALESCE(max_message_size, 0), reject_dmarc, require_totp, created_at`
 
 func scanTenant(sc interface{ Scan(...any) error }) (*Tenant, error) {
 	var t Tenant
-	err := sc.Scan(&t.ID, &t.Name, &t.ContactEmail, &t.Contract, &t.Status, &t.MaxMessageSize, &t.RejectDMARC, &t.CreatedAt)
+	err := sc.Scan(&t.ID, &t.Name, &t.ContactEmail, &t.Contract, &t.Status, &t.MaxMessageSize, &t.RejectDMARC, &t.RequireTOTP, &t.CreatedAt)
 	return &t, err
 }
 
@@ -276,10 +278,19 @@ func (s *Service) SetContractCap(ctx context.Context, tenant, cos string, max in
 		if err != nil {
 			return err
 		}
+		var before any
+		var prev int
+		err = tx.QueryRowContext(ctx, `SELECT max_accounts FROM contract_caps WHERE tenant_id = ? AND cos_id = ?`, t.ID, c.ID).Scan(&prev)
+		switch {
+		case err == nil:
+			before = map[string]int{"max_accounts": prev}
+		case !errors.Is(err, sql.ErrNoRows):
+			return err
+		}
 		if max < 0 {
 			_, err = tx.ExecContext(ctx, `DELETE FROM contract_caps WHERE tenant_id = ? AND cos_id = ?`, t.ID, c.ID)
 			if err == nil {
-				err = audit(ctx, tx, a, t.ID, "contract.cap.remove", c.Name, nil, nil)
+				err = audit(ctx, tx, a, t.ID, "contract.cap.remove", c.Name, before, map[string]any{"max_accounts": nil})
 			}
 			return err
 		}
@@ -295,7 +306,7 @@ func (s *Service) SetContractCap(ctx context.Context, tenant, cos string, max in
 		if err != nil {
 			return err
 		}
-		return audit(ctx, tx, a, t.ID, "contract.cap.set", c.Name, nil, map[string]int{"max_accounts": max})
+		return audit(ctx, tx, a, t.ID, "contract.cap.set", c.Name, before, map[string]int{"max_accounts": max})
 	})
 }
 

@@ -245,6 +245,9 @@ func (s *session) list(ctx context.Context, p *imapwire.Parser, o listOptions, r
 			continue
 		}
 		var attrs []string
+		if mb.NoSelect {
+			attrs = append(attrs, `\Noselect`)
+		}
 		if o.retChildren || resp == "LSUB" {
 			hasChildren := false
 			for _, c := range mbs {
@@ -271,7 +274,7 @@ func (s *session) list(ctx context.Context, p *imapwire.Parser, o listOptions, r
 			s.w.WriteString(` ("CHILDINFO" ("SUBSCRIBED"))`)
 		}
 		s.w.WriteString("\r\n")
-		if len(o.status) > 0 {
+		if len(o.status) > 0 && !mb.NoSelect {
 			if err := s.status(ctx, mb, o.status); err != nil {
 				return err
 			}
@@ -456,6 +459,9 @@ func cmdAppend(ctx context.Context, s *session, tag string, p *imapwire.Parser) 
 		}
 		return storeError(err)
 	}
+	if err := s.checkMessageQuota(ctx, len(msgs)); err != nil {
+		return err
+	}
 	batch := make([]mailstore.AppendMessage, len(msgs))
 	for i, m := range msgs {
 		batch[i] = mailstore.AppendMessage{Raw: m.raw, Flags: m.flags, Keywords: m.kw, Date: m.date}
@@ -523,6 +529,10 @@ func (s *session) quota(ctx context.Context) error {
 	q, err := s.srv.store.Quota(ctx, s.acct.ID)
 	if err != nil {
 		return storeError(err)
+	}
+	if q.LimitMessages > 0 {
+		s.untagged(`QUOTA "" (STORAGE %d %d MESSAGE %d %d)`, (q.UsedBytes+1023)/1024, q.LimitBytes/1024, q.Messages, q.LimitMessages)
+		return nil
 	}
 	s.untagged(`QUOTA "" (STORAGE %d %d)`, (q.UsedBytes+1023)/1024, q.LimitBytes/1024)
 	return nil

@@ -166,6 +166,11 @@ func (s *session) copyOrMove(ctx context.Context, p *imapwire.Parser, move bool)
 	if len(uids) == 0 {
 		return nil
 	}
+	if !move {
+		if err := s.checkMessageQuota(ctx, len(uids)); err != nil {
+			return err
+		}
+	}
 	res, err := s.srv.store.Copy(ctx, s.acct.ID, v.mb.ID, dst.ID, uids, move)
 	if err != nil {
 		return storeError(err)

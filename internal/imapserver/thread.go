@@ -18,6 +18,10 @@ type node struct {
 	date     time.Time
 	parent   *node
 	children []*node
+	// subject is the base subject (lower case) and reply whether the subject marked a reply
+	// or forward (RFC 5256 §2.1), for grouping threads by subject.
+	subject string
+	reply   bool
 }
 
 func (n *node) sortDate() time.Time {
@@ -66,6 +70,7 @@ func cmdThread(ctx context.Context, s *session, tag string, p *imapwire.Parser) 
 		id      string
 		refs    []string
 		subject string
+		reply   bool
 		date    time.Time
 	}
 	var msgs []msgInfo
@@ -74,7 +79,7 @@ func cmdThread(ctx context.Context, s *session, tag string, p *imapwire.Parser) 
 			return nil
 		}
 		mi := msgInfo{num: numOf[m.UID], id: m.Parsed.MessageID, refs: m.Parsed.References,
-			subject: strings.ToLower(m.Parsed.BaseSubject), date: m.Parsed.Date}
+			subject: strings.ToLower(m.Parsed.BaseSubject), reply: isReplyOrForward(m.Parsed.Subject), date: m.Parsed.Date}
 		if len(mi.refs) == 0 && len(m.Parsed.InReplyTo) > 0 {
 			mi.refs = m.Parsed.InReplyTo[:1]
 		}
@@ -130,7 +135,7 @@ func cmdThread(ctx context.Context, s *session, tag string, p *imapwire.Parser) 
 				id = "\x00" + strconv.Itoa(i) // no or duplicate Message-ID: a thread of its own
 			}
 			n := get(id)
-			n.num, n.date = m.num, m.date
+			n.num, n.date, n.subject, n.reply = m.num, m.date, m.subject, m.reply
 			var prev *node
 			for _, r := range m.refs {
 				rn := get(r)
@@ -153,18 +158,8 @@ func cmdThread(ctx context.Context, s *session, tag string, p *imapwire.Parser) 
 			}
 		}
 		roots = prune(roots, true)
-	}
-	var sortTree func(ns []*node)
-	sortTree = func(ns []*node) {
-		slices.SortStableFunc(ns, func(a, b *node) int {
-			if c := a.sortDate().Compare(b.sortDate()); c != 0 {
-				return c
-			}
-			return int(a.firstNum()) - int(b.firstNum())
-		})
-		for _, n := range ns {
-			sortTree(n.children)
-		}
+		sortTree(roots)
+		roots = groupBySubject(roots)
 	}
 	sortTree(roots)
 	var b strings.Builder
@@ -176,6 +171,123 @@ func cmdThread(ctx context.Context, s *session, tag string, p *imapwire.Parser) 
 	}
 	s.w.WriteString(b.String() + "\r\n")
 	return nil
+}
+
+// sortTree sorts siblings by sent date, a placeholder by its first child's, and equal dates in
+// mailbox order (RFC 5256 REFERENCES steps 4 and 6); children first, so that a placeholder's
+// first child is known.
+func sortTree(ns []*node) {
+	for _, n := range ns {
+		sortTree(n.children)
+	}
+	slices.SortStableFunc(ns, func(a, b *node) int {
+		if c := a.sortDate().Compare(b.sortDate()); c != 0 {
+			return c
+		}
+		return int(a.firstNum()) - int(b.firstNum())
+	})
+}
+
+// threadSubject is the base subject of a thread: its root's, or for a placeholder its first
+// child's.
+func (n *node) threadSubject() string {
+	if n.num == 0 && len(n.children) > 0 {
+		return n.children[0].subject
+	}
+	return n.subject
+}
+
+func (n *node) adopt(c *node) {
+	c.parent = n
+	n.children = append(n.children, c)
+}
+
+// groupBySubject merges threads of the root set that share a base subject (RFC 5256
+// REFERENCES step 5): roots must be sorted (step 4).
+func groupBySubject(roots []*node) []*node {
+	// B: for each subject, the thread the others join: a placeholder first, else one whose
+	// subject is not a reply or forward, else the first.
+	table := map[string]*node{}
+	for _, r := range roots {
+		s := r.threadSubject()
+		if s == "" {
+			continue
+		}
+		t := table[s]
+		if t == nil || (r.num == 0 && t.num != 0) || (t.num != 0 && r.num != 0 && t.reply && !r.reply) {
+			table[s] = r
+		}
+	}
+	// C: merge each other thread with that subject into it. A placeholder made here takes
+	// the place of the thread it first held.
+	slot := map[*node]int{}
+	out := slices.Clone(roots)
+	for i, r := range roots {
+		slot[r] = i
+	}
+	for _, r := range roots {
+		s := r.threadSubject()
+		if s == "" {
+			continue
+		}
+		t := table[s]
+		if t == r {
+			continue
+		}
+		out[slot[r]] = nil
+		switch {
+		case t.num == 0 && r.num == 0:
+			for _, c := range r.children {
+				t.adopt(c)
+			}
+			r.children = nil
+		case t.num == 0:
+			t.adopt(r)
+		case r.reply && !t.reply:
+			t.adopt(r)
+		default:
+			d := &node{subject: t.subject}
+			d.adopt(t)
+			d.adopt(r)
+			slot[d] = slot[t]
+			out[slot[d]] = d
+			table[s] = d
+		}
+	}
+	return slices.DeleteFunc(out, func(n *node) bool { return n == nil })
+}
+
+// isReplyOrForward reports whether extracting the base subject (RFC 5256 §2.1) removes a
+// reply or forward marker: a "Re:", "Fw:" or "Fwd:" leader, a "(fwd)" trailer or a "[fwd: ...]"
+// wrapper (a leading "[list]" blob alone is not one).
+func isReplyOrForward(subject string) bool {
+	s := strings.ToLower(strings.Join(strings.Fields(subject), " "))
+	if strings.HasSuffix(s, "(fwd)") || strings.HasPrefix(s, "[fwd:") {
+		return true
+	}
+	for strings.HasPrefix(s, "[") {
+		end := strings.IndexByte(s, ']')
+		if end < 0 {
+			break
+		}
+		s = strings.TrimLeft(s[end+1:], " ")
+	}
+	for _, p := range []string{"re", "fwd", "fw"} {
+		t, ok := strings.CutPrefix(s, p)
+		if !ok {
+			continue
+		}
+		t = strings.TrimLeft(t, " ")
+		if strings.HasPrefix(t, "[") {
+			if end := strings.IndexByte(t, ']'); end >= 0 {
+				t = t[end+1:]
+			}
+		}
+		if strings.HasPrefix(strings.TrimLeft(t, " "), ":") {
+			return true
+		}
+	}
+	return strings.HasPrefix(s, "[fwd:")
 }
 
 func (n *node) firstNum() uint32 {

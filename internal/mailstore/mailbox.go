@@ -49,14 +49,17 @@ type Mailbox struct {
 	Messages      int64
 	Unseen        int64
 	Size          int64
+	// NoSelect: a placeholder of the hierarchy, kept when the mailbox was deleted while it had
+	// children (RFC 9051 §6.3.4); it holds no messages and cannot be selected.
+	NoSelect bool
 }
 
-const mailboxCols = `id, account_id, name, special_use, uidvalidity, uidnext, highest_modseq, subscribed, msg_count, unseen_count, msg_size`
+const mailboxCols = `id, account_id, name, special_use, uidvalidity, uidnext, highest_modseq, subscribed, msg_count, unseen_count, msg_size, noselect`
 
 func scanMailbox(sc interface{ Scan(...any) error }) (*Mailbox, error) {
 	var m Mailbox
 	err := sc.Scan(&m.ID, &m.AccountID, &m.Name, &m.SpecialUse, &m.UIDValidity, &m.UIDNext,
-		&m.HighestModSeq, &m.Subscribed, &m.Messages, &m.Unseen, &m.Size)
+		&m.HighestModSeq, &m.Subscribed, &m.Messages, &m.Unseen, &m.Size, &m.NoSelect)
 	return &m, err
 }
 
@@ -140,14 +143,15 @@ func (s *Store) Mailboxes(ctx context.Context, accountID int64) ([]*Mailbox, err
 	return out, rows.Err()
 }
 
-// Mailbox returns the named mailbox of an account.
+// Mailbox returns the named mailbox of an account; a \Noselect placeholder is no mailbox
+// (ErrNoMailbox) for selecting, appending or copying.
 func (s *Store) Mailbox(ctx context.Context, accountID int64, name string) (*Mailbox, error) {
 	name, err := NormalizeName(name)
 	if err != nil {
 		return nil, err
 	}
 	m, err := scanMailbox(s.db.QueryRowContext(ctx, `SELECT `+mailboxCols+` FROM mailboxes WHERE account_id = ? AND name = ?`, accountID, name))
-	if errors.Is(err, sql.ErrNoRows) {
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && m.NoSelect) {
 		return nil, ErrNoMailbox
 	}
 	return m, err
@@ -191,8 +195,15 @@ func (s *Store) CreateMailbox(ctx context.Context, accountID int64, name, specia
 				return err
 			}
 		}
-		if _, err := createMailboxTx(ctx, tx, accountID, name, specialUse); err != nil {
+		res, err := tx.ExecContext(ctx, `UPDATE mailboxes SET noselect = FALSE, special_use = ? WHERE account_id = ? AND name = ? AND noselect`, specialUse, accountID, name)
+		if err != nil {
 			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			// Not a \Noselect placeholder made selectable again: a new mailbox.
+			if _, err := createMailboxTx(ctx, tx, accountID, name, specialUse); err != nil {
+				return err
+			}
 		}
 		modseq, err = bumpModSeq(ctx, tx, accountID)
 		return err
@@ -204,7 +215,9 @@ func (s *Store) CreateMailbox(ctx context.Context, accountID int64, name, specia
 	return s.Mailbox(ctx, accountID, name)
 }
 
-// DeleteMailbox deletes a mailbox and its messages. INBOX and mailboxes with children cannot be
+// DeleteMailbox deletes a mailbox and its messages. A mailbox with children loses its messages
+// and stays as a \Noselect placeholder of the hierarchy (RFC 9051 §6.3.4); a placeholder is
+// removed once it has no children. INBOX, and a placeholder that still has children, cannot be
 // deleted (ErrCannotDelete).
 func (s *Store) DeleteMailbox(ctx context.Context, accountID int64, name string) error {
 	name, err := NormalizeName(name)
@@ -217,7 +230,8 @@ func (s *Store) DeleteMailbox(ctx context.Context, accountID int64, name string)
 	var modseq int64
 	err = s.db.WriteTx(ctx, func(tx *db.Tx) error {
 		var id int64
-		err := tx.QueryRowContext(ctx, `SELECT id FROM mailboxes WHERE account_id = ? AND name = ?`, accountID, name).Scan(&id)
+		var noselect bool
+		err := tx.QueryRowContext(ctx, `SELECT id, noselect FROM mailboxes WHERE account_id = ? AND name = ?`, accountID, name).Scan(&id, &noselect)
 		if errors.Is(err, sql.ErrNoRows) {
 			return ErrNoMailbox
 		}
@@ -230,7 +244,11 @@ func (s *Store) DeleteMailbox(ctx context.Context, accountID int64, name string)
 			return err
 		}
 		if children > 0 {
-			return fmt.Errorf("%w: %s has child mailboxes", ErrCannotDelete, name)
+			if noselect {
+				return fmt.Errorf("%w: %s has inferior hierarchical names", ErrCannotDelete, name)
+			}
+			modseq, err = keepAsNoSelect(ctx, tx, accountID, id)
+			return err
 		}
 		if err := releaseMessages(ctx, tx, accountID, `mailbox_id = ?`, id); err != nil {
 			return err
@@ -246,6 +264,23 @@ func (s *Store) DeleteMailbox(ctx context.Context, accountID int64, name string)
 	}
 	s.bus.Publish(changes.Change{AccountID: accountID, ModSeq: modseq})
 	return nil
+}
+
+// keepAsNoSelect turns a mailbox that has children into a \Noselect placeholder: its messages
+// are expunged (tombstones for sessions that have it selected) and given back to the quota.
+func keepAsNoSelect(ctx context.Context, tx *db.Tx, accountID, id int64) (int64, error) {
+	modseq, err := bumpModSeq(ctx, tx, accountID)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO expunged (mailbox_id, uid, modseq) SELECT mailbox_id, uid, ? FROM messages WHERE mailbox_id = ?`, modseq, id); err != nil {
+		return 0, err
+	}
+	if err := releaseMessages(ctx, tx, accountID, `mailbox_id = ?`, id); err != nil {
+		return 0, err
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE mailboxes SET noselect = TRUE, special_use = '', msg_count = 0, unseen_count = 0, msg_size = 0, highest_modseq = ? WHERE id = ?`, modseq, id)
+	return modseq, err
 }
 
 // releaseMessages deletes the messages selected by where (with args) and gives back their

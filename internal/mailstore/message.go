@@ -732,13 +732,14 @@ func (s *Store) Copy(ctx context.Context, accountID, srcID, dstID int64, uids []
 type Quota struct {
 	UsedBytes, LimitBytes int64
 	Messages              int64
+	LimitMessages         int64 // 0: no cap on the number of messages
 }
 
 // Quota returns the account's quota usage.
 func (s *Store) Quota(ctx context.Context, accountID int64) (Quota, error) {
 	var q Quota
-	err := s.db.QueryRowContext(ctx, `SELECT a.used_bytes, c.quota_bytes, a.used_messages FROM accounts a JOIN cos c ON c.id = a.cos_id WHERE a.id = ?`, accountID).
-		Scan(&q.UsedBytes, &q.LimitBytes, &q.Messages)
+	err := s.db.QueryRowContext(ctx, `SELECT a.used_bytes, c.quota_bytes, a.used_messages, c.max_messages FROM accounts a JOIN cos c ON c.id = a.cos_id WHERE a.id = ?`, accountID).
+		Scan(&q.UsedBytes, &q.LimitBytes, &q.Messages, &q.LimitMessages)
 	if errors.Is(err, sql.ErrNoRows) {
 		return q, ErrNoAccount
 	}

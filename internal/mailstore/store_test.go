@@ -324,9 +324,20 @@ func TestCopyMoveAndMailboxes(t *testing.T) {
 			t.Fatalf("move left %v in INBOX", uids)
 		}
 		verifyClean(t, s)
-		if err := s.DeleteMailbox(ctx, acc, "Lavoro"); !errors.Is(err, mailstore.ErrCannotDelete) {
+		// A parent with a child stays as a \Noselect placeholder (RFC 9051 §6.3.4), once.
+		if err := s.DeleteMailbox(ctx, acc, "Lavoro"); err != nil {
 			t.Fatalf("delete parent with child: %v", err)
 		}
+		if _, err := s.Mailbox(ctx, acc, "Lavoro"); !errors.Is(err, mailstore.ErrNoMailbox) {
+			t.Fatalf("a placeholder looked up by name: %v", err)
+		}
+		if mbs, _ := s.Mailboxes(ctx, acc); !slices.ContainsFunc(mbs, func(m *mailstore.Mailbox) bool { return m.Name == "Lavoro" && m.NoSelect }) {
+			t.Fatal("no placeholder listed")
+		}
+		if err := s.DeleteMailbox(ctx, acc, "Lavoro"); !errors.Is(err, mailstore.ErrCannotDelete) {
+			t.Fatalf("delete a placeholder with a child: %v", err)
+		}
+		verifyClean(t, s)
 		if err := s.RenameMailbox(ctx, acc, "Lavoro", "Work"); err != nil {
 			t.Fatal(err)
 		}

@@ -273,3 +273,44 @@ func (q *Queue) Trace(ctx context.Context, what string, limit int) ([]TraceEntry
 	}
 	return out, nil
 }
+
+// Operate applies an operator's action to an entry: "retry", "hold" (with reason), "release"
+// or "delete" (recorded in the log as deleted by who, with reason). It returns the entry's
+// state before and after (nil after a delete), for the audit log.
+func (q *Queue) Operate(ctx context.Context, id int64, verb, reason, who string) (before, after map[string]any, err error) {
+	d, err := q.Show(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	switch verb {
+	case "retry":
+		err = q.RetryNow(ctx, id)
+	case "hold":
+		err = q.Hold(ctx, id, reason)
+	case "release":
+		err = q.Release(ctx, id)
+	case "delete":
+		msg := "deleted by " + who
+		if reason != "" {
+			msg += ": " + reason
+		}
+		err = q.Finish(ctx, id, "deleted", msg)
+	default:
+		return nil, nil, fmt.Errorf("queue: unknown action %q", verb)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if verb == "delete" {
+		return operatorState(d), nil, nil
+	}
+	a, err := q.Show(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	return operatorState(d), operatorState(a), nil
+}
+
+func operatorState(d *Detail) map[string]any {
+	return map[string]any{"from": d.From, "to": d.To, "status": d.Status, "hold_reason": d.HoldReason, "next_attempt_at": d.NextTry}
+}

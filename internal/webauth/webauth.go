@@ -1,7 +1,10 @@
 // Package webauth owns the console's login sessions and the API's tokens. It turns an HTTP
 // request (a session cookie or a bearer token) into the directory.Actor the request acts as,
 // checks the CSRF token of cookie sessions on every change, enforces the second factor (TOTP)
-// of administrators who have one, and throttles password guessing per address and per IP.
+// of administrators who have one, turns it on for administrators (an administrator the
+// provider or its tenant requires to have one logs in to a session that can only do that: its
+// actor carries MustEnrolTOTP, which the API and the console check before every other
+// request), and throttles password guessing per address and per IP.
 // Only SHA-256 hashes of session ids and tokens are stored.
 //
 // It must not decide what an actor may do: the directory does, for every caller.
@@ -54,6 +57,7 @@ type Directory interface {
 	AdminTOTP(ctx context.Context, id int64) (string, error)
 	Authenticate(ctx context.Context, login, password string) (*directory.Account, error)
 	UserActor(ctx context.Context, accountID int64, remote string) (directory.Actor, error)
+	SetAdminTOTP(ctx context.Context, email, secret string) error
 }
 
 // Throttle slows down repeated failed logins (auth.Throttle).
@@ -229,7 +233,7 @@ type Token struct {
 }
 
 // CreateToken creates an API token acting as the administrator adminID and returns its secret,
-// which is shown once and never stored.
+// which is shown once and never stored. The change is audited as the actor in ctx.
 func (s *Service) CreateToken(ctx context.Context, adminID int64, name string, scopes []string) (string, *Token, error) {
 	if strings.TrimSpace(name) == "" {
 		return "", nil, &directory.Error{Kind: "invalid-argument", Field: "name", Msg: "a token needs a name"}
@@ -246,10 +250,16 @@ func (s *Service) CreateToken(ctx context.Context, adminID int64, name string, s
 	now := s.opts.Now().UnixMilli()
 	var id int64
 	err := s.db.WriteTx(ctx, func(tx *db.Tx) error {
-		var err error
+		email, tenantID, err := tokenOwner(ctx, tx, adminID)
+		if err != nil {
+			return err
+		}
 		id, err = tx.InsertID(ctx, `INSERT INTO api_tokens (admin_id, name, token_hash, scopes, created_at) VALUES (?, ?, ?, ?, ?)`,
 			adminID, name, hash(secret), strings.Join(scopes, " "), now)
-		return err
+		if err != nil {
+			return err
+		}
+		return directory.WriteAudit(ctx, tx, tenantID, "token.create", email, nil, map[string]any{"id": id, "name": name, "scopes": scopes})
 	})
 	if err != nil {
 		return "", nil, fmt.Errorf("webauth: create token: %w", err)
@@ -279,14 +289,35 @@ func (s *Service) ListTokens(ctx context.Context, adminID int64) ([]Token, error
 
 // RevokeToken revokes one of an administrator's tokens.
 func (s *Service) RevokeToken(ctx context.Context, adminID, id int64) error {
-	res, err := s.db.ExecContext(ctx, `UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND admin_id = ? AND revoked_at IS NULL`, s.opts.Now().UnixMilli(), id, adminID)
-	if err != nil {
-		return err
+	return s.db.WriteTx(ctx, func(tx *db.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND admin_id = ? AND revoked_at IS NULL`, s.opts.Now().UnixMilli(), id, adminID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return &directory.Error{Kind: "not-found", Msg: fmt.Sprintf("no live token %d", id)}
+		}
+		var name string
+		if err := tx.QueryRowContext(ctx, `SELECT name FROM api_tokens WHERE id = ?`, id).Scan(&name); err != nil {
+			return err
+		}
+		email, tenantID, err := tokenOwner(ctx, tx, adminID)
+		if err != nil {
+			return err
+		}
+		return directory.WriteAudit(ctx, tx, tenantID, "token.revoke", email, map[string]any{"id": id, "name": name, "revoked": false}, map[string]any{"id": id, "name": name, "revoked": true})
+	})
+}
+
+// tokenOwner is the administrator a token belongs to, for the audit log.
+func tokenOwner(ctx context.Context, tx *db.Tx, adminID int64) (string, int64, error) {
+	var email string
+	var tenantID sql.NullInt64
+	err := tx.QueryRowContext(ctx, `SELECT email, tenant_id FROM admins WHERE id = ?`, adminID).Scan(&email, &tenantID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", 0, &directory.Error{Kind: "not-found", Msg: "no such administrator"}
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return &directory.Error{Kind: "not-found", Msg: fmt.Sprintf("no live token %d", id)}
-	}
-	return nil
+	return email, tenantID.Int64, err
 }
 
 func (s *Service) tokenActor(ctx context.Context, secret, remote string) (directory.Actor, []string, error) {
@@ -363,4 +394,59 @@ func ClearCookie(w http.ResponseWriter) {
 func (s *Service) Sweep(ctx context.Context) error {
 	_, err := s.db.ExecContext(ctx, `DELETE FROM web_sessions WHERE expires_at <= ?`, s.opts.Now().UnixMilli())
 	return err
+}
+
+// ErrBadTOTPCode is the refusal of a code that does not match the authenticator's secret.
+var ErrBadTOTPCode = &directory.Error{Kind: "invalid-totp-code", Field: "code", Msg: "the code does not match: check the time of the device and try the next code"}
+
+// NewTOTP returns a fresh TOTP secret and its otpauth URI for an authenticator app. Nothing is
+// stored until EnableTOTP confirms it with a code.
+func NewTOTP(issuer, account string) (secret, uri string) {
+	secret = auth.NewTOTPSecret()
+	return secret, auth.TOTPURI(issuer, account, secret)
+}
+
+// TOTPEnabled says whether the administrator acting in ctx has two-factor login on.
+func (s *Service) TOTPEnabled(ctx context.Context) (bool, error) {
+	a, ok := directory.ActorFrom(ctx)
+	if !ok || a.ID == 0 || a.Role == directory.RoleUser || a.Role == directory.RoleSystem {
+		return false, &directory.Error{Kind: "forbidden", Msg: "two-factor login belongs to administrators"}
+	}
+	secret, err := s.dir.AdminTOTP(ctx, a.ID)
+	return secret != "", err
+}
+
+// EnableTOTP turns two-factor login on for the administrator acting in ctx, once code shows
+// that its authenticator holds secret (from NewTOTP).
+func (s *Service) EnableTOTP(ctx context.Context, secret, code string) error {
+	if _, err := s.TOTPEnabled(ctx); err != nil {
+		return err
+	}
+	secret = strings.ToUpper(strings.TrimSpace(secret))
+	if _, err := auth.TOTPCode(secret, s.opts.Now()); err != nil || len(secret) < 16 {
+		return &directory.Error{Kind: "invalid-argument", Field: "secret", Msg: "the secret must be the base32 text of at least 16 characters given by the setup step"}
+	}
+	if !auth.CheckTOTP(secret, code, s.opts.Now()) {
+		return ErrBadTOTPCode
+	}
+	a, _ := directory.ActorFrom(ctx)
+	return s.dir.SetAdminTOTP(ctx, a.Name, secret)
+}
+
+// DisableTOTP turns two-factor login off for the administrator acting in ctx, with a current
+// code; refused (kind totp-enforced) where it is required.
+func (s *Service) DisableTOTP(ctx context.Context, code string) error {
+	on, err := s.TOTPEnabled(ctx)
+	if err != nil || !on {
+		return err
+	}
+	a, _ := directory.ActorFrom(ctx)
+	secret, err := s.dir.AdminTOTP(ctx, a.ID)
+	if err != nil {
+		return err
+	}
+	if !auth.CheckTOTP(secret, code, s.opts.Now()) {
+		return ErrBadTOTPCode
+	}
+	return s.dir.SetAdminTOTP(ctx, a.Name, "")
 }

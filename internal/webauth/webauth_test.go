@@ -100,6 +100,10 @@ func TestAuthenticateRequests(t *testing.T) {
 			t.Fatal(err)
 		}
 		actor, _ := e.dir.AdminActor(ctx, sess.Actor.ID, "")
+		if _, _, err := e.web.CreateToken(ctx, actor.ID, "no actor", nil); !errors.Is(err, directory.ErrForbidden) {
+			t.Fatalf("a token made without an actor: %v", err)
+		}
+		ctx = directory.WithActor(ctx, actor)
 		readTok, _, err := e.web.CreateToken(ctx, actor.ID, "monitoring", []string{webauth.ScopeRead})
 		if err != nil {
 			t.Fatal(err)
@@ -166,6 +170,129 @@ func TestAuthenticateRequests(t *testing.T) {
 		}
 		if err := req("GET", "", readTok, ""); !errors.Is(err, webauth.ErrNoSession) {
 			t.Errorf("token of a removed admin: %v", err)
+		}
+	})
+}
+
+// TestRequiredTOTP: where the provider or a tenant requires two-factor login, an administrator
+// without it logs in to a session that can only turn it on; once on, it cannot turn it off.
+func TestRequiredTOTP(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		e := setup(t, d)
+		sys := directory.WithActor(ctx, directory.SystemActor("test"))
+		for _, name := range []string{"Rossi Srl", "Bianchi SpA"} {
+			if _, err := e.dir.CreateTenant(sys, directory.TenantSpec{Name: name, ContactEmail: "it@example.org"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, a := range []directory.AdminSpec{
+			{Email: "admin@rossi.it", Password: pw, Role: directory.RoleTenantAdmin, Tenant: "Rossi Srl"},
+			{Email: "admin@bianchi.it", Password: pw, Role: directory.RoleTenantAdmin, Tenant: "Bianchi SpA"},
+		} {
+			if _, err := e.dir.CreateAdmin(sys, a); err != nil {
+				t.Fatal(err)
+			}
+		}
+		limited := func(email string) bool {
+			t.Helper()
+			s, err := e.web.Login(ctx, email, pw, "", "192.0.2.1:1")
+			if err != nil {
+				t.Fatalf("login %s: %v", email, err)
+			}
+			got, err := e.web.Session(ctx, s.Token, "192.0.2.1:1")
+			if err != nil || got.Actor.MustEnrolTOTP != s.Actor.MustEnrolTOTP {
+				t.Fatalf("session of %s: %+v %v", email, got, err)
+			}
+			return s.Actor.MustEnrolTOTP
+		}
+		steps := []struct {
+			tenant string // "" for every administrator
+			on     bool
+			want   map[string]bool
+		}{
+			{"", false, map[string]bool{"boss@provider.test": false, "admin@rossi.it": false, "admin@bianchi.it": false}},
+			{"Rossi Srl", true, map[string]bool{"boss@provider.test": false, "admin@rossi.it": true, "admin@bianchi.it": false}},
+			{"", true, map[string]bool{"boss@provider.test": true, "admin@rossi.it": true, "admin@bianchi.it": true}},
+			{"Rossi Srl", false, map[string]bool{"boss@provider.test": true, "admin@rossi.it": true, "admin@bianchi.it": true}},
+			{"", false, map[string]bool{"boss@provider.test": false, "admin@rossi.it": false, "admin@bianchi.it": false}},
+			{"Bianchi SpA", true, map[string]bool{"boss@provider.test": false, "admin@rossi.it": false, "admin@bianchi.it": true}},
+		}
+		for i, st := range steps {
+			if err := e.dir.SetTOTPRequired(sys, st.tenant, st.on); err != nil {
+				t.Fatalf("step %d: %v", i, err)
+			}
+			for email, want := range st.want {
+				if got := limited(email); got != want {
+					t.Errorf("step %d (%q %v): %s limited %v, want %v", i, st.tenant, st.on, email, got, want)
+				}
+			}
+		}
+		// admin@bianchi.it must enrol; its actor is refused every change in the directory.
+		s, err := e.web.Login(ctx, "admin@bianchi.it", pw, "", "192.0.2.1:1")
+		if err != nil || !s.Actor.MustEnrolTOTP {
+			t.Fatalf("login: %+v %v", s, err)
+		}
+		actx := directory.WithActor(ctx, s.Actor)
+		if _, err := e.dir.CreateAdmin(actx, directory.AdminSpec{Email: "x@bianchi.it", Password: pw, Role: directory.RoleTenantAdmin, Tenant: "Bianchi SpA"}); !errors.Is(err, directory.ErrTOTPEnrolment) {
+			t.Fatalf("a change before enrolling: %v", err)
+		}
+		secret, uri := webauth.NewTOTP("posta mail.test", "admin@bianchi.it")
+		if !strings.HasPrefix(uri, "otpauth://totp/") || !strings.Contains(uri, secret) {
+			t.Fatalf("uri %q", uri)
+		}
+		if err := e.web.EnableTOTP(actx, secret, "000000"); !errors.Is(err, webauth.ErrBadTOTPCode) {
+			if code, _ := auth.TOTPCode(secret, e.now); code != "000000" {
+				t.Fatalf("wrong code: %v", err)
+			}
+		}
+		if err := e.web.EnableTOTP(actx, "short", "123456"); !errors.Is(err, directory.ErrInvalid) {
+			t.Fatalf("bad secret: %v", err)
+		}
+		code, _ := auth.TOTPCode(secret, e.now)
+		if err := e.web.EnableTOTP(actx, secret, code); err != nil {
+			t.Fatalf("enable: %v", err)
+		}
+		// The same session is now a full one.
+		got, err := e.web.Session(ctx, s.Token, "192.0.2.1:1")
+		if err != nil || got.Actor.MustEnrolTOTP {
+			t.Fatalf("after enrolling: %+v %v", got, err)
+		}
+		// It cannot turn it off while required; the provider may reset it (lost device).
+		if err := e.web.DisableTOTP(directory.WithActor(ctx, got.Actor), code); !errors.Is(err, directory.ErrTOTPEnforced) {
+			t.Fatalf("disable while required: %v", err)
+		}
+		if err := e.dir.SetAdminTOTP(sys, "admin@bianchi.it", ""); err != nil {
+			t.Fatalf("reset by the operator: %v", err)
+		}
+		if !limited("admin@bianchi.it") {
+			t.Fatal("after a reset the administrator must enrol again")
+		}
+		// Who may set the policy: not another tenant's administrator, not a domain one.
+		rossi, _ := e.web.Login(ctx, "admin@rossi.it", pw, "", "192.0.2.1:1")
+		rctx := directory.WithActor(ctx, rossi.Actor)
+		if err := e.dir.SetTOTPRequired(rctx, "Bianchi SpA", false); !errors.Is(err, directory.ErrNotFound) {
+			t.Errorf("another tenant's policy: %v", err)
+		}
+		if err := e.dir.SetTOTPRequired(rctx, "", true); !errors.Is(err, directory.ErrForbidden) {
+			t.Errorf("the provider-wide policy as a tenant administrator: %v", err)
+		}
+		if err := e.dir.SetTOTPRequired(rctx, "Rossi Srl", true); err != nil {
+			t.Errorf("its own tenant's policy: %v", err)
+		}
+		// Every policy change is in the audit log with before and after.
+		log, err := e.dir.ListAudit(sys, "", 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		for _, a := range log {
+			if (a.Action == "security.require_totp" || a.Action == "tenant.require_totp") && a.Before != "" && a.After != "" {
+				n++
+			}
+		}
+		if n != len(steps)+1 {
+			t.Errorf("%d policy changes audited, want %d", n, len(steps)+1)
 		}
 	})
 }
