@@ -352,9 +352,10 @@ func applyDelivery(ctx context.Context, tx *db.Tx, r *commitReq, published *[]ch
 	stored := 0
 	for i, t := range d.Targets {
 		res := &r.res[i]
-		var used, quota int64
+		var used, quota, msgs, maxMsgs int64
 		var status string
-		err := tx.QueryRowContext(ctx, `SELECT a.used_bytes, c.quota_bytes, a.status FROM accounts a JOIN cos c ON c.id = a.cos_id WHERE a.id = ?`, t.AccountID).Scan(&used, &quota, &status)
+		err := tx.QueryRowContext(ctx, `SELECT a.used_bytes, c.quota_bytes, a.used_messages, c.max_messages, a.status FROM accounts a JOIN cos c ON c.id = a.cos_id WHERE a.id = ?`,
+			t.AccountID).Scan(&used, &quota, &msgs, &maxMsgs, &status)
 		if errors.Is(err, sql.ErrNoRows) {
 			res.Err = ErrNoAccount
 			continue
@@ -367,7 +368,7 @@ func applyDelivery(ctx context.Context, tx *db.Tx, r *commitReq, published *[]ch
 			res.Err = ErrAccountClosed
 			continue
 		}
-		if !t.IgnoreQuota && used+size > quota {
+		if !t.IgnoreQuota && (used+size > quota || maxMsgs > 0 && msgs >= maxMsgs) {
 			res.Err = ErrOverQuota
 			continue
 		}

@@ -113,3 +113,46 @@ func TestInlineBodies(t *testing.T) {
 		verifyClean(t, s)
 	})
 }
+
+// TestMessageCapInCommit: the class of service's message cap holds inside the commit, so
+// deliveries arriving together cannot pass it.
+func TestMessageCapInCommit(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		s := newStore(t, d)
+		acc := newAccount(t, d, "cap@x.test", 1<<30)
+		if _, err := d.ExecContext(ctx, `UPDATE cos SET max_messages = 3 WHERE id = (SELECT cos_id FROM accounts WHERE id = ?)`, acc); err != nil {
+			t.Fatal(err)
+		}
+		ds := make([]*mailstore.Delivery, 5)
+		for i := range ds {
+			ds[i] = &mailstore.Delivery{Raw: msg(i, "capped"), Targets: []mailstore.Target{{AccountID: acc}}}
+		}
+		res, err := s.DeliverMany(ctx, ds)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored, over := 0, 0
+		for _, r := range res {
+			switch {
+			case r.Err != nil:
+				t.Fatal(r.Err)
+			case r.Results[0].Err == nil:
+				stored++
+			case errors.Is(r.Results[0].Err, mailstore.ErrOverQuota):
+				over++
+			default:
+				t.Fatal(r.Results[0].Err)
+			}
+		}
+		if stored != 3 || over != 2 {
+			t.Fatalf("%d stored, %d over the cap; want 3 and 2", stored, over)
+		}
+		// A system message (IgnoreQuota) still gets in.
+		r, err := s.Deliver(ctx, &mailstore.Delivery{Raw: msg(9, "warning"), Targets: []mailstore.Target{{AccountID: acc, IgnoreQuota: true}}})
+		if err != nil || r[0].Err != nil {
+			t.Fatalf("system message: %v %v", err, r)
+		}
+		verifyClean(t, s)
+	})
+}
