@@ -69,6 +69,7 @@ func topLevel() map[string]command {
 		"serve":      {"run every service until SIGTERM", runServe},
 		"quickstart": {"create a demo installation in ./posta-data and serve it", runQuickstart},
 		"version":    {"print the version", runVersion},
+		"trace":      {"what happened to a message (Message-ID) or to mail from or to an address: WHAT", runTrace},
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/postamail/posta/internal/directory"
+	"github.com/postamail/posta/internal/msglog"
 	"github.com/postamail/posta/internal/queue"
 	"github.com/postamail/posta/internal/server"
 )
@@ -152,6 +153,63 @@ func queueTrace(ctx context.Context, e *env, args []string) error {
 				if a.Policy != "" {
 					fmt.Fprintf(e.stdout, "        TLS policy: %s  certificate: %s\n", a.Policy, orDash(a.TLSResult))
 				}
+			}
+		}
+		return nil
+	})
+}
+
+// trace is what posta trace prints as JSON: the messages received (the message log) and
+// their deliveries to remote servers (the queue).
+type trace struct {
+	Received []*msglog.Entry    `json:"received"`
+	Outbound []queue.TraceEntry `json:"outbound"`
+}
+
+func runTrace(ctx context.Context, e *env, args []string) error {
+	fs := newFlags("trace")
+	limit := fs.Int("limit", 50, "at most this many messages of each kind")
+	asJSON := fs.Bool("json", false, "print as JSON")
+	pos, err := parseFlags(fs, args, 1)
+	if err != nil {
+		return err
+	}
+	return withDirectory(ctx, e, func(ctx context.Context, srv *server.Server, _ *directory.Service) error {
+		var t trace
+		var err error
+		if t.Received, err = srv.MsgLog.Find(ctx, pos[0], *limit); err != nil {
+			return err
+		}
+		if t.Outbound, err = srv.Queue.Trace(ctx, pos[0], *limit); err != nil {
+			return err
+		}
+		if *asJSON {
+			if t.Received == nil {
+				t.Received = []*msglog.Entry{}
+			}
+			if t.Outbound == nil {
+				t.Outbound = []queue.TraceEntry{}
+			}
+			return writeJSON(e.stdout, t)
+		}
+		if len(t.Received) == 0 && len(t.Outbound) == 0 {
+			fmt.Fprintf(e.stdout, "nothing found for %s\n", pos[0])
+			return nil
+		}
+		for _, m := range t.Received {
+			fmt.Fprintf(e.stdout, "%s  received %s  from <%s>  %d bytes  Message-ID <%s>\n", m.At.Format(time.DateTime), m.Source, m.From, m.Size, m.MessageID)
+			fmt.Fprintf(e.stdout, "    client %s  helo %s  user %s  %s\n", orDash(m.ClientIP), orDash(m.HELO), orDash(m.AuthUser), orDash(m.TLS))
+			if m.Checks != "" {
+				fmt.Fprintf(e.stdout, "    checks: %s\n", m.Checks)
+			}
+			for _, r := range m.Rcpts {
+				fmt.Fprintf(e.stdout, "    %s  %s  %s\n", r.Address, r.Outcome, r.Detail)
+			}
+		}
+		for _, q := range t.Outbound {
+			fmt.Fprintf(e.stdout, "%s  outbound %d  <%s> -> <%s>  %s  %s\n", time.UnixMilli(q.CreatedAt).Format(time.DateTime), q.QueueID, q.From, q.To, q.Status, q.Response)
+			for _, a := range q.Attempts {
+				fmt.Fprintf(e.stdout, "    %s  %s  %s  %s\n", time.UnixMilli(a.At).Format(time.DateTime), a.Host, a.TLS, a.Response)
 			}
 		}
 		return nil

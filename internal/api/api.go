@@ -23,6 +23,7 @@ import (
 	"github.com/postamail/posta/internal/billing"
 	"github.com/postamail/posta/internal/console"
 	"github.com/postamail/posta/internal/directory"
+	"github.com/postamail/posta/internal/msglog"
 	"github.com/postamail/posta/internal/provision"
 	"github.com/postamail/posta/internal/queue"
 	"github.com/postamail/posta/internal/webauth"
@@ -39,6 +40,8 @@ type Options struct {
 	Provision *provision.Service
 	// DKIM gives domains their DKIM keys for the DNS records; nil: DKIM shown as pending.
 	DKIM console.DKIMKeys
+	// MsgLog is the message log, for /trace; nil: outbound deliveries only.
+	MsgLog *msglog.Log
 	// Resolver checks whether records are live (?check=1); default net.DefaultResolver.
 	Resolver console.Resolver
 }

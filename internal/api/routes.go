@@ -11,6 +11,7 @@ import (
 	"github.com/postamail/posta/internal/auth"
 	"github.com/postamail/posta/internal/console"
 	"github.com/postamail/posta/internal/directory"
+	"github.com/postamail/posta/internal/msglog"
 	"github.com/postamail/posta/internal/queue"
 	"github.com/postamail/posta/internal/webauth"
 )
@@ -221,7 +222,7 @@ func (a *API) table() []route {
 		{method: "POST", path: "/queue/{id}/hold", summary: "Stop trying an entry until released", tag: "queue", body: reasonRequest{}, status: 204, fn: a.queueAct},
 		{method: "POST", path: "/queue/{id}/release", summary: "Put a held entry back, due now", tag: "queue", status: 204, fn: a.queueAct},
 		{method: "DELETE", path: "/queue/{id}", summary: "Remove an entry without delivering it", tag: "queue", status: 204, fn: a.queueAct},
-		{method: "GET", path: "/trace", summary: "What happened to a message (Message-ID) or an address sent out", tag: "queue", query: []string{"q"}, resp: []queue.TraceEntry{}, status: 200, fn: a.trace},
+		{method: "GET", path: "/trace", summary: "What happened to a message (Message-ID) or to mail from or to an address: how it was received and delivered, and its deliveries to remote servers", tag: "queue", query: []string{"q"}, resp: &traceResult{}, status: 200, fn: a.trace},
 
 		{method: "GET", path: "/audit", summary: "Recent changes, newest first", tag: "audit", query: []string{"tenant", "limit"}, resp: []directory.AuditEntry{}, status: 200, fn: a.audit},
 	}, a.billingRoutes()...)
@@ -708,9 +709,25 @@ func (a *API) trace(w http.ResponseWriter, r *http.Request) (any, error) {
 	if q == "" {
 		return nil, &directory.Error{Kind: "invalid-argument", Field: "q", Msg: "name a Message-ID or an address"}
 	}
-	tr, err := a.queue.Trace(r.Context(), q, 50)
-	if tr == nil && err == nil {
-		tr = []queue.TraceEntry{}
+	t := &traceResult{Received: []*msglog.Entry{}, Outbound: []queue.TraceEntry{}}
+	if a.opts.MsgLog != nil {
+		es, err := a.opts.MsgLog.Find(r.Context(), q, 50)
+		if err != nil {
+			return nil, err
+		}
+		t.Received = append(t.Received, es...)
 	}
-	return tr, err
+	tr, err := a.queue.Trace(r.Context(), q, 50)
+	if err != nil {
+		return nil, err
+	}
+	t.Outbound = append(t.Outbound, tr...)
+	return t, nil
+}
+
+// traceResult is what happened to a message: how it was received and what became of each
+// recipient (the message log), and its deliveries to remote servers (the queue).
+type traceResult struct {
+	Received []*msglog.Entry    `json:"received"`
+	Outbound []queue.TraceEntry `json:"outbound"`
 }

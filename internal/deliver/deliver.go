@@ -3,7 +3,8 @@
 // mailbox once), applies the class-of-service and quota rules per recipient, adds the trace
 // headers, parses the message once, and stores it once through the mailstore for every local
 // mailbox; remote recipients go to the outbound queue. It warns users crossing 80, 90 and 95 %
-// of their quota.
+// of their quota. Each message it takes is recorded in the message log (internal/msglog) with
+// what became of every recipient.
 //
 // It is used by the SMTP server now, and by migration, webmail and filters later. It must not
 // speak a protocol: the callers map its errors to their codes.
@@ -22,6 +23,7 @@ import (
 	"github.com/postamail/posta/internal/directory"
 	"github.com/postamail/posta/internal/mailstore"
 	"github.com/postamail/posta/internal/message"
+	"github.com/postamail/posta/internal/msglog"
 )
 
 // Errors for one recipient.
@@ -54,12 +56,16 @@ type Deliverer struct {
 	hostname string
 	log      *slog.Logger
 	signer   Signer
+	msglog   *msglog.Log
 }
 
 // New returns a deliverer.
 func New(dir *directory.Service, store *mailstore.Store, q Queue, hostname string, log *slog.Logger) *Deliverer {
 	return &Deliverer{dir: dir, store: store, queue: q, db: store.DB(), hostname: hostname, log: log}
 }
+
+// SetLog records every message delivered in l.
+func (d *Deliverer) SetLog(l *msglog.Log) { d.msglog = l }
 
 // SetSigner makes outgoing mail of hosted domains DKIM-signed before it is queued.
 func (d *Deliverer) SetSigner(s Signer) { d.signer = s }
@@ -104,6 +110,9 @@ type Envelope struct {
 	// RequireTLS is the REQUIRETLS flag (RFC 8689) the message arrived with: its remote
 	// recipients get it only over verified TLS.
 	RequireTLS bool
+	// Origin is where the message came from, for the message log (Source defaults to "system"
+	// for System messages, else "smtp").
+	Origin msglog.Origin
 }
 
 // Check tells whether a recipient would be accepted now, for RCPT TO: ErrUnknownRecipient
@@ -159,6 +168,8 @@ type plan struct {
 	direct map[int64][]int
 	remote []string
 	errs   []error
+	// stored is the outcome of each account's delivery (nil: stored).
+	stored map[int64]error
 }
 
 func (p *plan) addAccount(a *directory.Account, rcpt int) {
@@ -182,7 +193,7 @@ func (p *plan) addRemote(addr string) {
 
 // expand resolves every recipient into accounts and remote addresses.
 func (d *Deliverer) expand(ctx context.Context, env *Envelope) (*plan, error) {
-	p := &plan{accounts: map[int64]*directory.Account{}, direct: map[int64][]int{}, errs: make([]error, len(env.Rcpts))}
+	p := &plan{accounts: map[int64]*directory.Account{}, direct: map[int64][]int{}, errs: make([]error, len(env.Rcpts)), stored: map[int64]error{}}
 	size := int64(len(env.Raw))
 	for i, rcpt := range env.Rcpts {
 		r, err := d.dir.Resolve(ctx, rcpt)
@@ -300,6 +311,7 @@ func (d *Deliverer) Deliver(ctx context.Context, env *Envelope) ([]error, error)
 		}
 		for i, id := range p.order {
 			res := results[i]
+			p.stored[id] = res.Err
 			var terr error
 			switch {
 			case errors.Is(res.Err, mailstore.ErrOverQuota):
@@ -332,7 +344,75 @@ func (d *Deliverer) Deliver(ctx context.Context, env *Envelope) ([]error, error)
 			return nil, err
 		}
 	}
+	d.record(env, p, len(content))
 	return p.errs, nil
+}
+
+// record writes what became of each recipient to the message log: the recipients as given,
+// then the mailboxes and remote addresses reached only through lists or forwarding.
+func (d *Deliverer) record(env *Envelope, p *plan, size int) {
+	if d.msglog == nil {
+		return
+	}
+	h, _ := message.ParseHeader(env.Raw)
+	e := &msglog.Entry{MessageID: strings.Trim(strings.TrimSpace(h.Get("Message-Id")), "<>"), From: env.From, Size: int64(size), Origin: env.Origin}
+	if e.Source == "" {
+		e.Source = "smtp"
+		if env.System {
+			e.Source = "system"
+		}
+	}
+	mailbox := "INBOX"
+	if env.Junk {
+		mailbox = "Junk"
+	}
+	remote := map[string]bool{}
+	for _, r := range p.remote {
+		remote[r] = true
+	}
+	named := map[string]bool{}
+	for i, rcpt := range env.Rcpts {
+		lower := strings.ToLower(rcpt)
+		named[lower] = true
+		r := msglog.Rcpt{Address: rcpt, Outcome: msglog.Delivered}
+		switch {
+		case p.errs[i] != nil:
+			r.Outcome, r.Detail = msglog.Refused, p.errs[i].Error()
+		case remote[lower]:
+			r.Outcome, r.Detail = msglog.Queued, "for "+domainOf(rcpt)
+		default:
+			var to []string
+			for _, id := range p.order {
+				for _, j := range p.direct[id] {
+					if j == i && p.stored[id] == nil {
+						to = append(to, p.accounts[id].Address+" ("+mailbox+")")
+					}
+				}
+			}
+			if len(to) == 0 {
+				r.Detail = "list"
+			} else {
+				r.Detail = "to " + strings.Join(to, ", ")
+			}
+		}
+		e.Rcpts = append(e.Rcpts, r)
+	}
+	for _, id := range p.order {
+		if len(p.direct[id]) > 0 {
+			continue
+		}
+		r := msglog.Rcpt{Address: p.accounts[id].Address, Outcome: msglog.Delivered, Detail: "through a list (" + mailbox + ")"}
+		if err := p.stored[id]; err != nil {
+			r.Outcome, r.Detail = msglog.Refused, "through a list: "+err.Error()
+		}
+		e.Rcpts = append(e.Rcpts, r)
+	}
+	for _, addr := range p.remote {
+		if !named[addr] {
+			e.Rcpts = append(e.Rcpts, msglog.Rcpt{Address: addr, Outcome: msglog.Queued, Detail: "through a list or forwarding"})
+		}
+	}
+	d.msglog.Record(e)
 }
 
 // maybeWarnQuota sends one warning per threshold crossed (80, 90, 95 %), and re-arms the

@@ -33,6 +33,7 @@ import (
 	"github.com/postamail/posta/internal/imapserver"
 	"github.com/postamail/posta/internal/mailauth"
 	"github.com/postamail/posta/internal/mailstore"
+	"github.com/postamail/posta/internal/msglog"
 	"github.com/postamail/posta/internal/mtasts"
 	"github.com/postamail/posta/internal/observe"
 	"github.com/postamail/posta/internal/outbound"
@@ -65,6 +66,7 @@ type Server struct {
 	Outbound  *outbound.Runner
 	Resolver  *resolver.Resolver
 	DKIM      *dkim.Store
+	MsgLog    *msglog.Log
 	// Billing is pay-per-use billing: price list, wallets, ledger, daily charge run.
 	Billing *billing.Service
 	// Web holds the console's sessions and the API's tokens.
@@ -115,6 +117,8 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server,
 	}
 	s.Queue = queue.New(s.DB, s.Blobs)
 	s.Deliver = deliver.New(s.Directory, s.Store, s.Queue, cfg.Hostname, log)
+	s.MsgLog = msglog.New(s.DB, log)
+	s.Deliver.SetLog(s.MsgLog)
 	s.Billing = billing.New(s.DB, s.Directory, billing.Options{Hostname: cfg.Hostname, Logger: log, Notify: dsnNotifier{s.Deliver}.Notify})
 	s.DKIM = dkim.New(s.DB)
 	s.Deliver.SetSigner(s.DKIM)
@@ -182,6 +186,9 @@ func outboundRoots(file string) (*x509.CertPool, error) {
 // Close releases everything Open acquired.
 func (s *Server) Close() error {
 	var errs []error
+	if s.MsgLog != nil {
+		s.MsgLog.Close()
+	}
 	if s.Store != nil {
 		errs = append(errs, s.Store.Close())
 	}
@@ -257,7 +264,11 @@ func (s *Server) Run(ctx context.Context) error {
 	return runErr
 }
 
-// sweepLoop removes unreferenced blobs once an hour.
+// msglogRetention is how long the message log keeps an entry.
+const msglogRetention = 30 * 24 * time.Hour
+
+// sweepLoop removes unreferenced blobs, and message log entries past their retention, once an
+// hour.
 func (s *Server) sweepLoop(ctx context.Context) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
@@ -273,6 +284,11 @@ func (s *Server) sweepLoop(ctx context.Context) {
 				s.Log.Warn("blob sweep", "err", err)
 			} else if n > 0 {
 				s.Log.Info("blob sweep", "removed", n)
+			}
+			if n, err := s.MsgLog.Prune(ctx, time.Now().Add(-msglogRetention)); err != nil {
+				s.Log.Warn("message log prune", "err", err)
+			} else if n > 0 {
+				s.Log.Info("message log prune", "removed", n)
 			}
 		}
 	}
@@ -378,7 +394,7 @@ func (s *Server) httpsHandler() http.Handler {
 	mux.Handle("GET /metrics", s.Metrics.Handler())
 	autoconfig.New(autoconfig.FromConfig(s.Config), s.Directory, s.Log).Register(mux)
 	prov := provision.New(s.Directory, provision.Options{Sender: s.Deliver, Client: autoconfig.FromConfig(s.Config), Logger: s.Log})
-	mux.Handle("/api/", api.New(s.Directory, s.Web, s.Queue, api.Options{Hostname: s.Config.Hostname, Logger: s.Log, Provision: prov, Billing: s.Billing, DKIM: s.DKIM}))
+	mux.Handle("/api/", api.New(s.Directory, s.Web, s.Queue, api.Options{Hostname: s.Config.Hostname, Logger: s.Log, Provision: prov, Billing: s.Billing, DKIM: s.DKIM, MsgLog: s.MsgLog}))
 	mux.Handle("/", console.New(s.Directory, s.Web, console.Options{Hostname: s.Config.Hostname, Logger: s.Log, Provision: prov, Client: autoconfig.FromConfig(s.Config), Billing: s.Billing, DKIM: s.DKIM}))
 	return mux
 }

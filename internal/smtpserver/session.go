@@ -19,6 +19,7 @@ import (
 	"github.com/postamail/posta/internal/deliver"
 	"github.com/postamail/posta/internal/directory"
 	"github.com/postamail/posta/internal/message"
+	"github.com/postamail/posta/internal/msglog"
 )
 
 type session struct {
@@ -289,6 +290,7 @@ func (s *session) Data(r io.Reader) error {
 	}
 	header := s.received()
 	junk := false
+	origin := s.origin()
 	if s.checked() {
 		v := s.s.cfg.Inbound.Check(s.ctx(), s.ip, s.conn.Hostname(), s.from, raw)
 		s.s.log.Info("smtp: authentication", "session", s.id, "spf", v.SPF.Result, "dmarc", v.DMARC.Result, "disposition", v.DMARC.Disposition, "from_domain", v.DMARC.From)
@@ -303,8 +305,9 @@ func (s *session) Data(r io.Reader) error {
 		junk = v.Quarantine() || v.Reject()
 		raw = v.Message
 		header = append([]byte(v.Field), header...)
+		origin.Checks = fieldValue(v.Field)
 	}
-	env := &deliver.Envelope{From: s.from, Rcpts: s.rcpts, Header: header, Raw: raw, Junk: junk, RequireTLS: s.requireTLS}
+	env := &deliver.Envelope{From: s.from, Rcpts: s.rcpts, Header: header, Raw: raw, Junk: junk, RequireTLS: s.requireTLS, Origin: origin}
 	if s.account != nil {
 		env.AccountID = s.account.ID
 	}
@@ -332,6 +335,29 @@ func (s *session) Data(r io.Reader) error {
 		s.bounce(raw, failed, errs)
 	}
 	return nil
+}
+
+// origin is where the message of this transaction comes from, for the message log.
+func (s *session) origin() msglog.Origin {
+	o := msglog.Origin{Source: "smtp", Session: s.id, HELO: sanitize(s.conn.Hostname())}
+	if s.ip.IsValid() {
+		o.ClientIP = s.ip.String()
+	}
+	if s.account != nil {
+		o.Source, o.AuthUser = "submission", s.account.Address
+	}
+	if cs, ok := s.conn.TLSConnectionState(); ok {
+		o.TLS = tlsVersion(cs.Version) + " " + tlsCipher(cs.CipherSuite)
+	}
+	return o
+}
+
+// fieldValue is the value of a header field ("Name: value\r\n"), unfolded.
+func fieldValue(field string) string {
+	if i := strings.IndexByte(field, ':'); i >= 0 {
+		field = field[i+1:]
+	}
+	return strings.Join(strings.Fields(field), " ")
 }
 
 // foreignFrom returns the first From header address the authenticated account may not use,
