@@ -149,6 +149,9 @@ func (s *Scanner) Scan() bool {
 	if s.line.Err == nil && strings.EqualFold(s.line.Param("ENCODING"), "QUOTED-PRINTABLE") {
 		for strings.HasSuffix(s.line.Value, "=") && s.pos < len(s.data) && !s.nextIsEnd() {
 			t, _, e, _ := s.physical()
+			if !utf8.Valid(t) || bytes.IndexByte(t, 0) >= 0 {
+				s.line.Err = Errorf(s.num, "not valid UTF-8 text")
+			}
 			s.line.Value += "\n" + string(bytes.TrimLeft(t, " \t"))
 			s.line.End = e
 		}
