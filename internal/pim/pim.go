@@ -337,10 +337,10 @@ func ensure(ctx context.Context, tx *db.Tx, k kind, accountID int64, name string
 	return id, err
 }
 
-// ensureDefault makes the account's default collection of the kind when it has none.
+// ensureDefault makes the account's default collection of the kind when it is missing.
 func (s *Service) ensureDefault(ctx context.Context, k kind, accountID int64) error {
 	var n int
-	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+k.collections+` WHERE account_id = ?`, accountID).Scan(&n); err != nil || n > 0 {
+	if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+k.collections+` WHERE account_id = ? AND name = ?`, accountID, k.def).Scan(&n); err != nil || n > 0 {
 		return err
 	}
 	return s.db.WriteTx(ctx, func(tx *db.Tx) error {

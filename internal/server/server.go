@@ -33,6 +33,7 @@ import (
 	"github.com/postamail/posta/internal/mailstore"
 	"github.com/postamail/posta/internal/observe"
 	"github.com/postamail/posta/internal/outbound"
+	"github.com/postamail/posta/internal/pim"
 	"github.com/postamail/posta/internal/pop3server"
 	"github.com/postamail/posta/internal/provision"
 	"github.com/postamail/posta/internal/queue"
@@ -66,6 +67,8 @@ type Server struct {
 	Billing *billing.Service
 	// Web holds the console's sessions and the API's tokens.
 	Web *webauth.Service
+	// PIM holds the address books and calendars of accounts.
+	PIM *pim.Service
 
 	pgChanges *changes.Postgres
 }
@@ -114,6 +117,7 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server,
 	s.Deliver = deliver.New(s.Directory, s.Store, s.Queue, cfg.Hostname, log)
 	s.Billing = billing.New(s.DB, s.Directory, billing.Options{Hostname: cfg.Hostname, Logger: log, Notify: dsnNotifier{s.Deliver}.Notify})
 	s.DKIM = dkim.New(s.DB)
+	s.PIM = pim.New(s.DB, s.Directory)
 	s.Deliver.SetSigner(s.DKIM)
 	s.Resolver = resolver.New(resolver.Config{Logger: log})
 	s.Outbound = outbound.New(outbound.Config{Hostname: cfg.Hostname, Port: cfg.Outbound.Port, Routes: cfg.Outbound.Routes, Logger: log},
@@ -349,8 +353,8 @@ func (s *Server) httpsHandler() http.Handler {
 	mux.Handle("GET /metrics", s.Metrics.Handler())
 	autoconfig.New(autoconfig.FromConfig(s.Config), s.Directory, s.Log).Register(mux)
 	prov := provision.New(s.Directory, provision.Options{Sender: s.Deliver, Client: autoconfig.FromConfig(s.Config), Logger: s.Log})
-	mux.Handle("/api/", api.New(s.Directory, s.Web, s.Queue, api.Options{Hostname: s.Config.Hostname, Logger: s.Log, Provision: prov, Billing: s.Billing, DKIM: s.DKIM}))
-	mux.Handle("/", console.New(s.Directory, s.Web, console.Options{Hostname: s.Config.Hostname, Logger: s.Log, Provision: prov, Client: autoconfig.FromConfig(s.Config), Billing: s.Billing, DKIM: s.DKIM}))
+	mux.Handle("/api/", api.New(s.Directory, s.Web, s.Queue, api.Options{Hostname: s.Config.Hostname, Logger: s.Log, Provision: prov, Billing: s.Billing, DKIM: s.DKIM, PIM: s.PIM}))
+	mux.Handle("/", console.New(s.Directory, s.Web, console.Options{Hostname: s.Config.Hostname, Logger: s.Log, Provision: prov, Client: autoconfig.FromConfig(s.Config), Billing: s.Billing, DKIM: s.DKIM, PIM: s.PIM}))
 	return mux
 }
 
