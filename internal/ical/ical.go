@@ -166,7 +166,7 @@ func objects(data []byte, cal *component) ([]*Object, []error) {
 			errs = append(errs, contentline.Errorf(c.line, "%s not imported: only VEVENT and VTODO are", clip(c.name)))
 		}
 	}
-	cz := &zones{data: data, comps: tzs, parsed: map[string]*vtimezone{}}
+	cz := &zones{data: data, comps: tzs, parsed: map[string]*vtimezone{}, convs: map[string]converter{}}
 	var objs []*Object
 	for _, uid := range order {
 		o, err := object(data, cal, uid, groups[uid], cz, len(order) == 1 && len(errs) == 0)
@@ -207,7 +207,11 @@ func object(data []byte, cal *component, uid string, comps []*component, cz *zon
 	if whole {
 		o.Raw = data[cal.start:cal.end]
 	} else {
-		var b []byte
+		size := cal.bodyStart - cal.start + cal.end - cal.endLine
+		for _, c := range comps {
+			size += c.end - c.start
+		}
+		b := make([]byte, 0, size+1024)
 		b = append(b, data[cal.start:cal.bodyStart]...)
 		for _, p := range cal.props {
 			b = append(b, data[p.Start:p.End]...)
@@ -384,6 +388,7 @@ type zones struct {
 	data   []byte
 	comps  map[string]*component
 	parsed map[string]*vtimezone
+	convs  map[string]converter // resolved TZIDs: looking a name up is costly
 }
 
 // when parses a DATE or DATE-TIME property into an instant, with whether it is a date and
@@ -411,6 +416,17 @@ func (z *zones) when(l *contentline.Line) (time.Time, bool, converter, *contentl
 // location resolves a TZID: Go's database first (also for names with a vendor prefix such
 // as /mozilla.org/20050126_1/Europe/Rome), then the calendar's VTIMEZONE of that TZID.
 func (z *zones) location(tzid string, line int) (converter, *contentline.Error) {
+	if conv, ok := z.convs[tzid]; ok {
+		return conv, nil
+	}
+	conv, err := z.resolve(tzid, line)
+	if err == nil {
+		z.convs[tzid] = conv
+	}
+	return conv, err
+}
+
+func (z *zones) resolve(tzid string, line int) (converter, *contentline.Error) {
 	if loc := loadLocation(tzid); loc != nil {
 		return func(w time.Time) time.Time {
 			return time.Date(w.Year(), w.Month(), w.Day(), w.Hour(), w.Minute(), w.Second(), 0, loc).UTC()
