@@ -62,6 +62,7 @@ type Client struct {
 type Collection struct {
 	URL       string
 	Name      string // the server's display name, "" when it has none
+	Color     string // a calendar's colour (Apple's calendar-color), "" when it has none
 	CTag      string
 	Resources []Resource
 }
@@ -163,7 +164,7 @@ func (f *fetch) find(ctx context.Context, kind Kind, u *url.URL) ([]Collection, 
 	}
 	p := r.props()
 	if p.ResourceType.is(kind) {
-		return []Collection{{URL: at.String(), Name: p.DisplayName, CTag: p.CTag}}, nil
+		return []Collection{{URL: at.String(), Name: p.DisplayName, Color: p.Color, CTag: p.CTag}}, nil
 	}
 	if other := AddressBooks + Calendars - kind; p.ResourceType.is(other) {
 		return nil, &Error{Method: "PROPFIND", URL: at.String(), Msg: "this is " + other.String() + ", not " + kind.String()}
@@ -213,7 +214,7 @@ func (f *fetch) find(ctx context.Context, kind Kind, u *url.URL) ([]Collection, 
 		if err != nil {
 			continue
 		}
-		out = append(out, Collection{URL: cu.String(), Name: p.DisplayName, CTag: p.CTag})
+		out = append(out, Collection{URL: cu.String(), Name: p.DisplayName, Color: p.Color, CTag: p.CTag})
 	}
 	if len(out) == 0 {
 		return nil, &Error{Method: "PROPFIND", URL: hat.String(), Msg: "no collection of this kind in the home set"}
@@ -236,8 +237,8 @@ func (f *fetch) objects(ctx context.Context, kind Kind, cols []Collection) ([]Co
 
 const (
 	propfindBody = `<?xml version="1.0" encoding="utf-8"?>
-<D:propfind xmlns:D="DAV:" xmlns:A="urn:ietf:params:xml:ns:carddav" xmlns:C="urn:ietf:params:xml:ns:caldav" xmlns:CS="http://calendarserver.org/ns/">
-  <D:prop><D:resourcetype/><D:displayname/><D:current-user-principal/><A:addressbook-home-set/><C:calendar-home-set/><C:supported-calendar-component-set/><CS:getctag/></D:prop>
+<D:propfind xmlns:D="DAV:" xmlns:A="urn:ietf:params:xml:ns:carddav" xmlns:C="urn:ietf:params:xml:ns:caldav" xmlns:CS="http://calendarserver.org/ns/" xmlns:I="http://apple.com/ns/ical/">
+  <D:prop><D:resourcetype/><D:displayname/><D:current-user-principal/><A:addressbook-home-set/><C:calendar-home-set/><C:supported-calendar-component-set/><CS:getctag/><I:calendar-color/></D:prop>
 </D:propfind>`
 	cardQuery = `<?xml version="1.0" encoding="utf-8"?>
 <A:addressbook-query xmlns:D="DAV:" xmlns:A="urn:ietf:params:xml:ns:carddav">
@@ -429,6 +430,7 @@ type prop struct {
 	CalHome      hrefs  `xml:"urn:ietf:params:xml:ns:caldav calendar-home-set"`
 	Components   elems  `xml:"urn:ietf:params:xml:ns:caldav supported-calendar-component-set"`
 	CTag         string `xml:"http://calendarserver.org/ns/ getctag"`
+	Color        string `xml:"http://apple.com/ns/ical/ calendar-color"`
 	AddressData  string `xml:"urn:ietf:params:xml:ns:carddav address-data"`
 	CalendarData string `xml:"urn:ietf:params:xml:ns:caldav calendar-data"`
 }
@@ -463,7 +465,7 @@ func (r *response) props() prop {
 			p.Components = q.Components
 		}
 		for _, pair := range [][2]*string{{&p.DisplayName, &q.DisplayName}, {&p.ETag, &q.ETag}, {&p.Principal.Href, &q.Principal.Href},
-			{&p.CardHome.Href, &q.CardHome.Href}, {&p.CalHome.Href, &q.CalHome.Href}, {&p.CTag, &q.CTag}, {&p.AddressData, &q.AddressData}, {&p.CalendarData, &q.CalendarData}} {
+			{&p.CardHome.Href, &q.CardHome.Href}, {&p.CalHome.Href, &q.CalHome.Href}, {&p.CTag, &q.CTag}, {&p.Color, &q.Color}, {&p.AddressData, &q.AddressData}, {&p.CalendarData, &q.CalendarData}} {
 			if *pair[1] != "" {
 				*pair[0] = *pair[1]
 			}

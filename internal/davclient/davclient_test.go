@@ -42,7 +42,7 @@ func put(t *testing.T, s *davtest.Server, path, contentType, body string) {
 func TestFetchFromRadicale(t *testing.T) {
 	s := davtest.Start(t)
 	s.MakeAddressBook("/mario/rubrica/", "Rubrica")
-	s.MakeCalendar("/mario/lavoro/", "Lavoro")
+	s.MakeCalendar("/mario/lavoro/", "Lavoro", "#FF2968")
 	put(t, s, "/mario/rubrica/rossi.vcf", "text/vcard", card1)
 	put(t, s, "/mario/rubrica/verdi.vcf", "text/vcard", card2)
 	put(t, s, "/mario/lavoro/meeting.ics", "text/calendar", event)
@@ -73,7 +73,7 @@ func TestFetchFromRadicale(t *testing.T) {
 	}
 
 	cols, err := c.Fetch(ctx, davclient.Calendars, s.URL)
-	if err != nil || len(cols) != 1 || cols[0].Name != "Lavoro" || len(cols[0].Resources) != 2 {
+	if err != nil || len(cols) != 1 || cols[0].Name != "Lavoro" || cols[0].Color != "#FF2968" || len(cols[0].Resources) != 2 {
 		t.Fatalf("calendars: %+v %v", cols, err)
 	}
 	summaries := map[string]string{}

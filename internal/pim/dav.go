@@ -2,8 +2,10 @@ package pim
 
 import (
 	"context"
+	"strings"
 
 	"github.com/postamail/posta/internal/davclient"
+	"github.com/postamail/posta/internal/db"
 )
 
 // Fetcher fetches collections from a CardDAV or CalDAV server (davclient.Client).
@@ -46,8 +48,41 @@ func (s *Service) ImportDAV(ctx context.Context, kind davclient.Kind, account, n
 		if res == nil {
 			return out, err
 		}
+		if kind == davclient.Calendars && c.Color != "" && res.Imported+res.Updated+res.Skipped > 0 {
+			if err := s.setColor(ctx, account, res.Collection, c.Color); err != nil {
+				return out, err
+			}
+		}
 		// A collection without any valid object is reported in its result, not as a failure.
 		out = append(out, res)
 	}
 	return out, nil
+}
+
+// setColor gives a calendar the colour of the one it was imported from, unless it has one.
+func (s *Service) setColor(ctx context.Context, account, calendar, color string) error {
+	if !validColor(color) {
+		return nil
+	}
+	acc, err := s.dir.GetAccount(ctx, account)
+	if err != nil {
+		return err
+	}
+	return s.db.WriteTx(ctx, func(tx *db.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE calendars SET color = ? WHERE account_id = ? AND name = ? AND color = ''`, color, acc.ID, calendar)
+		return err
+	})
+}
+
+// validColor accepts the #RRGGBB and #RRGGBBAA colours DAV servers give.
+func validColor(c string) bool {
+	if len(c) != 7 && len(c) != 9 || c[0] != '#' {
+		return false
+	}
+	for _, r := range c[1:] {
+		if !strings.ContainsRune("0123456789abcdefABCDEF", r) {
+			return false
+		}
+	}
+	return true
 }

@@ -16,7 +16,7 @@ func TestImportFromRadicale(t *testing.T) {
 	s := davtest.Start(t)
 	s.MakeAddressBook("/mario/amici/", "Amici")
 	s.MakeAddressBook("/mario/clienti/", "Clienti")
-	s.MakeCalendar("/mario/cal/", "Personale")
+	s.MakeCalendar("/mario/cal/", "Personale", "#1BADF8FF")
 	s.Do("PUT", "/mario/amici/a.vcf", "text/vcard", "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:a-1\r\nFN:Anna\r\nEMAIL:anna@example.org\r\nEND:VCARD\r\n")
 	s.Do("PUT", "/mario/clienti/b.vcf", "text/vcard", "BEGIN:VCARD\r\nVERSION:3.0\r\nUID:b-1\r\nFN:Bruno\r\nEND:VCARD\r\n")
 	s.Do("PUT", "/mario/cal/e.ics", "text/calendar", "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\nBEGIN:VEVENT\r\nUID:e-1\r\nDTSTAMP:20261201T000000Z\r\nDTSTART:20261205T100000Z\r\nSUMMARY:Cena\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
@@ -37,6 +37,9 @@ func TestImportFromRadicale(t *testing.T) {
 		res, err = f.pim.ImportDAV(f.mario, davclient.Calendars, "mario@rossi.it", "", c, s.URL+"/mario/")
 		if err != nil || len(res) != 1 || res[0].Collection != pim.DefaultCalendar || counts(res[0]) != [4]int{1, 0, 0, 0} {
 			t.Fatalf("calendar: %+v %v", res, err)
+		}
+		if cals, err := f.pim.Calendars(f.mario, "mario@rossi.it"); err != nil || len(cals) != 1 || cals[0].Color != "#1BADF8FF" {
+			t.Fatalf("calendars: %+v %v", cals, err)
 		}
 		objs, err := f.pim.CalendarObjects(f.mario, "mario@rossi.it", pim.ObjectFilter{})
 		if err != nil || len(objs) != 1 || objs[0].Summary != "Cena" {

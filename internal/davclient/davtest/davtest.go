@@ -135,11 +135,15 @@ func (s *Server) MakeAddressBook(path, name string) {
 		`<D:resourcetype><D:collection/><A:addressbook/></D:resourcetype><D:displayname>`+name+`</D:displayname></D:prop></D:set></D:mkcol>`)
 }
 
-// MakeCalendar creates a calendar collection at path.
-func (s *Server) MakeCalendar(path, name string) {
+// MakeCalendar creates a calendar collection at path, with a colour (#RRGGBB) when one is
+// given.
+func (s *Server) MakeCalendar(path, name, color string) {
 	s.t.Helper()
+	if color != "" {
+		color = `<I:calendar-color xmlns:I="http://apple.com/ns/ical/">` + color + `</I:calendar-color>`
+	}
 	s.Do("MKCALENDAR", path, "application/xml", `<?xml version="1.0" encoding="utf-8"?><C:mkcalendar xmlns:D="DAV:" xmlns:C="urn:ietf:params:xml:ns:caldav"><D:set><D:prop>`+
-		`<D:displayname>`+name+`</D:displayname></D:prop></D:set></C:mkcalendar>`)
+		`<D:displayname>`+name+`</D:displayname>`+color+`</D:prop></D:set></C:mkcalendar>`)
 }
 
 func write(t testing.TB, name string, data []byte) {
