@@ -199,8 +199,10 @@ func contactItem(c *vcard.Card) item {
 	return item{uid: c.UID, etag: etag(c.Raw), text: text, index: func(ctx context.Context, tx *db.Tx, book, now int64, update bool) error {
 		args := []any{etag(c.Raw), text, int64(len(text)), c.FullName, strings.Join(c.Emails, "\n"), strings.Join(c.Phones, "\n"), c.Org, now, book, c.UID}
 		q := `UPDATE contacts SET etag = ?, vcard = ?, size = ?, full_name = ?, emails = ?, phones = ?, org = ?, updated_at = ? WHERE book_id = ? AND uid = ?`
-		if !update {
-			q = `INSERT INTO contacts (etag, vcard, size, full_name, emails, phones, org, updated_at, book_id, uid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+		if !update { // an upsert: another import may have added the UID since it was looked up
+			q = `INSERT INTO contacts (etag, vcard, size, full_name, emails, phones, org, updated_at, book_id, uid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+				ON CONFLICT (book_id, uid) DO UPDATE SET etag = excluded.etag, vcard = excluded.vcard, size = excluded.size, full_name = excluded.full_name,
+				emails = excluded.emails, phones = excluded.phones, org = excluded.org, updated_at = excluded.updated_at`
 		}
 		_, err := tx.ExecContext(ctx, q, args...)
 		return err
@@ -234,9 +236,12 @@ func calendarItem(o *ical.Object) item {
 		args := []any{etag(o.Raw), text, int64(len(text)), o.Component, ms(o.Start), ms(o.End), o.AllDay, o.Recurring, o.Summary, now, cal, o.UID}
 		q := `UPDATE calendar_objects SET etag = ?, ical = ?, size = ?, component = ?, dtstart = ?, dtend = ?, all_day = ?, recurring = ?, summary = ?, updated_at = ?
 			WHERE calendar_id = ? AND uid = ?`
-		if !update {
+		if !update { // an upsert: another import may have added the UID since it was looked up
 			q = `INSERT INTO calendar_objects (etag, ical, size, component, dtstart, dtend, all_day, recurring, summary, updated_at, calendar_id, uid)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+				ON CONFLICT (calendar_id, uid) DO UPDATE SET etag = excluded.etag, ical = excluded.ical, size = excluded.size, component = excluded.component,
+				dtstart = excluded.dtstart, dtend = excluded.dtend, all_day = excluded.all_day, recurring = excluded.recurring, summary = excluded.summary,
+				updated_at = excluded.updated_at`
 		}
 		_, err := tx.ExecContext(ctx, q, args...)
 		return err

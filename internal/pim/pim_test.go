@@ -244,3 +244,27 @@ func TestIsolationAndRemoval(t *testing.T) {
 		}
 	})
 }
+
+// Two imports of the same file at once both succeed and store each contact once.
+func TestConcurrentImports(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, d *db.DB) {
+		f := setup(t, d)
+		src := file(t, "../vcard/testdata/google.vcf")
+		errs := make(chan error, 4)
+		for range 4 {
+			go func() {
+				_, err := f.pim.ImportContacts(f.mario, "mario@rossi.it", "Nuova", src)
+				errs <- err
+			}()
+		}
+		for range 4 {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+		books, err := f.pim.AddressBooks(f.mario, "mario@rossi.it")
+		if err != nil || len(books) != 2 || books[1].Name != "Nuova" || books[1].Contacts != 2 {
+			t.Fatalf("books: %+v %v", books, err)
+		}
+	})
+}
