@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -51,6 +52,14 @@ func TestContactsAndCalendarImport(t *testing.T) {
 	if code, body := upload(); code != 200 || !strings.Contains(body, `"skipped": 2`) || !strings.Contains(body, `"imported": 0`) {
 		t.Fatalf("upload again: %d %s", code, body)
 	}
+	// The export is the uploaded file, byte for byte.
+	want, err := os.ReadFile(vcf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, body := call(base + "/accounts/alice@acme.test/contacts/export"); code != 200 || body != string(want) {
+		t.Fatalf("export: %d %q", code, body)
+	}
 	if code, body := call(base + "/accounts/alice@acme.test/contacts?q=giulia"); code != 200 || !strings.Contains(body, `"full_name": "Giulia Verdi"`) || strings.Contains(body, "Mario") {
 		t.Fatalf("search: %d %s", code, body)
 	}
@@ -86,6 +95,11 @@ func TestContactsAndCalendarImport(t *testing.T) {
 	// The API sees what the CLI imported.
 	if code, body := call(base + "/accounts/alice@acme.test/calendars/objects?from=2026-07-15&to=2026-07-16"); code != 200 || !strings.Contains(body, "Revisione conti Q2") {
 		t.Fatalf("API range: %d %s", code, body)
+	}
+	exported := filepath.Join(in.dir, "export.ics")
+	in.mustRun("calendar", "export", "alice@acme.test", "-o", exported)
+	if data, err := os.ReadFile(exported); err != nil || strings.Count(string(data), "BEGIN:VCALENDAR") != 2 || !strings.Contains(string(data), "TZID:W. Europe Standard Time") {
+		t.Fatalf("calendar export: %v %q", err, data)
 	}
 	bad := writeFile(t, in.dir, "bad.ics", "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:x\r\nDTSTART:2026-13-01\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
 	if out, errs, code := in.run("import", "calendar", "--to", "alice@acme.test", bad); code != 1 || !strings.Contains(out+errs, "line 5: DTSTART: bad date") {

@@ -26,8 +26,9 @@ func importCommands() map[string]command {
 
 func contactsCommands() map[string]command {
 	return map[string]command{
-		"list":  {"list contacts: ADDRESS [--book NAME] [--q TEXT] [--limit N] [--json]", contactsList},
-		"books": {"list address books: ADDRESS [--json]", contactsBooks},
+		"list":   {"list contacts: ADDRESS [--book NAME] [--q TEXT] [--limit N] [--json]", contactsList},
+		"books":  {"list address books: ADDRESS [--json]", contactsBooks},
+		"export": {"write an address book as a .vcf file: ADDRESS [--book NAME] [-o FILE]", contactsExport},
 	}
 }
 
@@ -35,6 +36,7 @@ func calendarCommands() map[string]command {
 	return map[string]command{
 		"list":      {"list events and tasks: ADDRESS [--calendar NAME] [--from DATE] [--to DATE] [--limit N] [--json]", calendarList},
 		"calendars": {"list calendars: ADDRESS [--json]", calendarCalendars},
+		"export":    {"write a calendar as an .ics file: ADDRESS [--calendar NAME] [-o FILE]", calendarExport},
 	}
 }
 
@@ -308,5 +310,39 @@ func calendarCalendars(ctx context.Context, e *env, args []string) error {
 		}
 		table(e.stdout, []string{"CALENDAR", "OBJECTS", "BYTES", "CTAG"}, rows)
 		return nil
+	})
+}
+
+func contactsExport(ctx context.Context, e *env, args []string) error {
+	return runExport(ctx, e, args, davclient.AddressBooks)
+}
+
+func calendarExport(ctx context.Context, e *env, args []string) error {
+	return runExport(ctx, e, args, davclient.Calendars)
+}
+
+func runExport(ctx context.Context, e *env, args []string, kind davclient.Kind) error {
+	noun, coll := "contacts", "book"
+	if kind == davclient.Calendars {
+		noun, coll = "calendar", "calendar"
+	}
+	fs := newFlags(noun + " export")
+	name := fs.String(coll, "", "the "+coll+" to export (default: the account's default one)")
+	out := fs.String("o", "", "output file (default standard output)")
+	pos, err := parseFlags(fs, args, 1)
+	if err != nil {
+		return err
+	}
+	return withDirectory(ctx, e, func(ctx context.Context, srv *server.Server, _ *directory.Service) error {
+		var data []byte
+		if kind == davclient.Calendars {
+			data, err = srv.PIM.ExportCalendar(ctx, pos[0], *name)
+		} else {
+			data, err = srv.PIM.ExportContacts(ctx, pos[0], *name)
+		}
+		if err != nil {
+			return err
+		}
+		return writeOutput(e, *out, data)
 	})
 }

@@ -338,6 +338,8 @@ func TestIsolationMatrix(t *testing.T) {
 			{method: "GET", path: "/api/v1/accounts/mario@rossi.it/calendars", allowed: [5]bool{true, true, true, false, true}},
 			{method: "GET", path: "/api/v1/accounts/mario@rossi.it/calendars/objects?from=2026-12-01", allowed: [5]bool{true, true, true, false, true}},
 			{method: "GET", path: "/api/v1/accounts/anna@verdi.it/calendars/objects", allowed: [5]bool{true, true, false, false, false}},
+			{method: "GET", path: "/api/v1/accounts/mario@rossi.it/contacts/export", allowed: [5]bool{true, true, true, false, true}},
+			{method: "GET", path: "/api/v1/accounts/anna@verdi.it/calendars/export", allowed: [5]bool{true, true, false, false, false}},
 			{method: "GET", path: "/api/v1/accounts/luca@bianchi.it/contacts", allowed: [5]bool{true, false, false, true, false}},
 			{method: "GET", path: "/api/v1/queue", allowed: [5]bool{true, false, false, false, false}},
 			{method: "GET", path: "/api/v1/trace?q=mario@rossi.it", allowed: [5]bool{true, false, false, false, false}},
@@ -412,6 +414,9 @@ func TestContactsAndCalendars(t *testing.T) {
 		if st, body := me.do("GET", "/api/v1/accounts/mario@rossi.it/contacts?q=LOVELACE", ""); st != 200 || !strings.Contains(body, `"emails": [`) || !strings.Contains(body, "ada@example.org") {
 			t.Fatalf("list: %d %s", st, body)
 		}
+		if st, body := me.do("GET", "/api/v1/accounts/mario@rossi.it/contacts/export", ""); st != 200 || body != vcardBody {
+			t.Fatalf("export: %d %q", st, body)
+		}
 		if st, body := me.do("POST", "/api/v1/accounts/mario@rossi.it/calendars/objects?calendar=Lavoro", icsBody); st != 200 || !strings.Contains(body, `"imported": 1`) || !strings.Contains(body, `"collection": "Lavoro"`) {
 			t.Fatalf("calendar import: %d %s", st, body)
 		}
@@ -420,6 +425,12 @@ func TestContactsAndCalendars(t *testing.T) {
 		}
 		if st, body := me.do("GET", "/api/v1/accounts/mario@rossi.it/calendars/objects?from=2026-12-03T10:00:00Z", ""); st != 200 || strings.TrimSpace(body) != "[]" {
 			t.Fatalf("after the event: %d %s", st, body)
+		}
+		if st, body, hdr := f.raw("GET", "/api/v1/accounts/mario@rossi.it/calendars/export?calendar=Lavoro", me, "", ""); st != 200 || body != icsBody || !strings.HasPrefix(hdr.Get("Content-Type"), "text/calendar") {
+			t.Fatalf("calendar export: %d %q", st, body)
+		}
+		if st, body := me.do("GET", "/api/v1/accounts/mario@rossi.it/calendars/export?calendar=Nessuno", ""); st != 404 {
+			t.Fatalf("export of a missing calendar: %d %s", st, body)
 		}
 		if st, body := me.do("GET", "/api/v1/accounts/mario@rossi.it/calendars", ""); st != 200 || !strings.Contains(body, `"name": "Calendar"`) || !strings.Contains(body, `"name": "Lavoro"`) {
 			t.Fatalf("calendars: %d %s", st, body)

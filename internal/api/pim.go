@@ -22,8 +22,10 @@ func (a *API) pimRoutes() []route {
 	return []route{
 		{method: "GET", path: "/accounts/{address}/contacts", summary: "The account's contacts by name (book: one address book; q: part of a name, e-mail address, phone number or organisation)", tag: "contacts", query: []string{"book", "q", "limit"}, resp: []pim.Contact{}, status: 200, fn: a.contacts},
 		{method: "POST", path: "/accounts/{address}/contacts", summary: "Import the vCards of the body (text/vcard: vCard 2.1, 3.0 or 4.0, one or more cards) into an address book (book, made when missing; default Contacts). A card whose UID is stored is updated when it changed and skipped when not; invalid cards are listed with their line. Nothing valid: 422 invalid-vcard", tag: "contacts", query: []string{"book"}, resp: &pim.Result{}, status: 200, fn: a.importContacts, bodyTypes: vcardTypes, maxBody: pim.MaxImportBytes},
+		{method: "GET", path: "/accounts/{address}/contacts/export", summary: "An address book as a .vcf file (book; default Contacts): every card as it was received", tag: "contacts", query: []string{"book"}, status: 200, fn: a.exportContacts, files: vcardTypes[:1]},
 		{method: "GET", path: "/accounts/{address}/contacts/books", summary: "The account's address books (Contacts is made on first use)", tag: "contacts", resp: []pim.AddressBook{}, status: 200, fn: a.addressBooks},
 		{method: "GET", path: "/accounts/{address}/calendars", summary: "The account's calendars (Calendar is made on first use)", tag: "calendars", resp: []pim.Calendar{}, status: 200, fn: a.calendars},
+		{method: "GET", path: "/accounts/{address}/calendars/export", summary: "A calendar as an .ics file (calendar; default Calendar): each object's VCALENDAR as it was received", tag: "calendars", query: []string{"calendar"}, status: 200, fn: a.exportCalendar, files: calendarTypes},
 		{method: "GET", path: "/accounts/{address}/calendars/objects", summary: "The account's events and tasks by start (calendar: one calendar; from, to: dates or RFC 3339 times, objects overlapping the range; a recurring object counts from its first start to the end of its last occurrence)", tag: "calendars", query: []string{"calendar", "from", "to", "limit"}, resp: []pim.CalendarObject{}, status: 200, fn: a.calendarObjects},
 		{method: "POST", path: "/accounts/{address}/calendars/objects", summary: "Import the events and tasks of the body (text/calendar) into a calendar (calendar, made when missing; default Calendar), one object per UID, idempotently. Invalid ones are listed with their line. Nothing valid: 422 invalid-icalendar", tag: "calendars", query: []string{"calendar"}, resp: &pim.Result{}, status: 200, fn: a.importCalendar, bodyTypes: calendarTypes, maxBody: pim.MaxImportBytes},
 	}
@@ -134,4 +136,28 @@ func (a *API) importCalendar(w http.ResponseWriter, r *http.Request) (any, error
 		return nil, err
 	}
 	return p.ImportCalendar(r.Context(), r.PathValue("address"), r.URL.Query().Get("calendar"), pim.Source{Data: data})
+}
+
+func (a *API) exportContacts(w http.ResponseWriter, r *http.Request) (any, error) {
+	p, err := a.pim()
+	if err != nil {
+		return nil, err
+	}
+	data, err := p.ExportContacts(r.Context(), r.PathValue("address"), r.URL.Query().Get("book"))
+	if err != nil {
+		return nil, err
+	}
+	return &reply{status: 200, contentType: "text/vcard; charset=utf-8", name: "contacts.vcf", body: data}, nil
+}
+
+func (a *API) exportCalendar(w http.ResponseWriter, r *http.Request) (any, error) {
+	p, err := a.pim()
+	if err != nil {
+		return nil, err
+	}
+	data, err := p.ExportCalendar(r.Context(), r.PathValue("address"), r.URL.Query().Get("calendar"))
+	if err != nil {
+		return nil, err
+	}
+	return &reply{status: 200, contentType: "text/calendar; charset=utf-8", name: "calendar.ics", body: data}, nil
 }

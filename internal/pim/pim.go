@@ -557,3 +557,53 @@ func (s *Service) text(ctx context.Context, k kind, column, account, name, uid s
 	}
 	return []byte(text), err
 }
+
+// ExportContacts returns an address book as a .vcf file: every card as it was received, in the
+// order they were first imported. Importing a file of valid cards and exporting the book gives
+// the file back, byte for byte.
+func (s *Service) ExportContacts(ctx context.Context, account, book string) ([]byte, error) {
+	return s.export(ctx, books, "vcard", account, book)
+}
+
+// ExportCalendar returns a calendar as an .ics stream: each object's VCALENDAR as it was
+// received, one after another (RFC 5545 §3.4 allows several in one stream).
+func (s *Service) ExportCalendar(ctx context.Context, account, calendar string) ([]byte, error) {
+	return s.export(ctx, calendars, "ical", account, calendar)
+}
+
+func (s *Service) export(ctx context.Context, k kind, column, account, name string) ([]byte, error) {
+	acc, err := s.dir.GetAccount(ctx, account)
+	if err != nil {
+		return nil, err
+	}
+	if name == "" {
+		name = k.def
+	}
+	var id int64
+	err = s.db.QueryRowContext(ctx, `SELECT id FROM `+k.collections+` WHERE account_id = ? AND name = ?`, acc.ID, name).Scan(&id)
+	switch {
+	case errors.Is(err, sql.ErrNoRows) && name == k.def:
+		return []byte{}, nil // not made yet: empty
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, &directory.Error{Kind: "not-found", Field: k.field, Msg: fmt.Sprintf("no %s %q", k.field, name)}
+	case err != nil:
+		return nil, err
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT `+column+` FROM `+k.objects+` WHERE `+k.fk+` = ? ORDER BY id`, id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []byte{}
+	for rows.Next() {
+		var text string
+		if err := rows.Scan(&text); err != nil {
+			return nil, err
+		}
+		out = append(out, text...)
+		if !strings.HasSuffix(text, "\n") {
+			out = append(out, '\r', '\n') // the last object of a file without a final line break
+		}
+	}
+	return out, rows.Err()
+}

@@ -13,7 +13,9 @@ import (
 	"github.com/postamail/posta/internal/db"
 	"github.com/postamail/posta/internal/db/dbtest"
 	"github.com/postamail/posta/internal/directory"
+	"github.com/postamail/posta/internal/ical"
 	"github.com/postamail/posta/internal/pim"
+	"github.com/postamail/posta/internal/vcard"
 )
 
 type fixture struct {
@@ -99,6 +101,10 @@ func TestImportContacts(t *testing.T) {
 		if err != nil || !bytes.Equal(text, changed.Data) {
 			t.Fatalf("stored text: %q %v", text, err)
 		}
+		// The export is the files, byte for byte: the card changed in place.
+		if out, err := f.pim.ExportContacts(f.mario, "mario@rossi.it", ""); err != nil || !bytes.Equal(out, append(append([]byte(nil), google.Data...), changed.Data...)) {
+			t.Fatalf("export: %q %v", out, err)
+		}
 		// Search by name, e-mail, phone and organisation; ordered by name.
 		for q, want := range map[string]string{"": "Anna Maria Bianchi,Giulia Verdi,Mario Rossi", "GMAIL": "Mario Rossi", "340 000": "Giulia Verdi", "studio": "Anna Maria Bianchi", "100%": ""} {
 			cs, err := f.pim.Contacts(f.mario, "mario@rossi.it", pim.ContactFilter{Text: q})
@@ -130,6 +136,16 @@ func TestImportContacts(t *testing.T) {
 		}
 		if _, err := f.pim.ImportContacts(f.mario, "mario@rossi.it", "a/b", google); !errors.As(err, &de) || de.Field != "book" {
 			t.Fatalf("bad book name: %v", err)
+		}
+		if _, err := f.pim.ExportContacts(f.mario, "mario@rossi.it", "Nessuno"); !errors.Is(err, directory.ErrNotFound) {
+			t.Fatalf("export of a missing book: %v", err)
+		}
+		// A file without a final line break still exports as separate cards.
+		f.pim.ImportContacts(f.mario, "mario@rossi.it", "Senza", pim.Source{Data: []byte("BEGIN:VCARD\nVERSION:3.0\nFN:A\nEND:VCARD")})
+		f.pim.ImportContacts(f.mario, "mario@rossi.it", "Senza", pim.Source{Data: []byte("BEGIN:VCARD\nVERSION:3.0\nFN:B\nEND:VCARD")})
+		out, _ := f.pim.ExportContacts(f.mario, "mario@rossi.it", "Senza")
+		if cards, errs := vcard.Parse(out); len(cards) != 2 || len(errs) != 0 {
+			t.Fatalf("export without line breaks: %q %v", out, errs)
 		}
 	})
 }
@@ -193,6 +209,12 @@ func TestImportCalendarAndRanges(t *testing.T) {
 		text, err := f.pim.CalendarObjectText(f.mario, "mario@rossi.it", "", "9C1B2A3D-0E4F-4A5B-8C6D-7E8F9A0B1C2D")
 		if err != nil || !bytes.Equal(text, a.Data) {
 			t.Fatalf("apple text: %v", err)
+		}
+		// The export is a stream of calendars that gives the same objects again.
+		out, err := f.pim.ExportCalendar(f.mario, "mario@rossi.it", "")
+		again, perrs := ical.Parse(out)
+		if err != nil || len(perrs) != 0 || len(again) != 6 || !bytes.HasSuffix(out, a.Data) {
+			t.Fatalf("calendar export: %d objects %v %v", len(again), perrs, err)
 		}
 		_, err = f.pim.ImportCalendar(f.sys, "mario@rossi.it", "", pim.Source{Name: "x.ics", Data: []byte("BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:1\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")})
 		var de *directory.Error
