@@ -89,8 +89,15 @@ type Scanner struct {
 	line Line
 }
 
-// NewScanner returns a scanner of data.
-func NewScanner(data []byte) *Scanner { return &Scanner{data: data} }
+// NewScanner returns a scanner of data. A UTF-8 byte order mark at the start (as Windows
+// programs write) is skipped.
+func NewScanner(data []byte) *Scanner {
+	s := &Scanner{data: data}
+	if bytes.HasPrefix(data, []byte("\xef\xbb\xbf")) {
+		s.pos = 3
+	}
+	return s
+}
 
 // physical returns the next physical line without its line break, its start offset, the offset
 // after its break, and false at the end of the input.

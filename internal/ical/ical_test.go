@@ -113,6 +113,14 @@ func TestParseExports(t *testing.T) {
 	}
 }
 
+// A byte order mark before the calendar, as Outlook writes, is not part of it.
+func TestByteOrderMark(t *testing.T) {
+	objs, errs := ical.Parse(append([]byte("\xef\xbb\xbf"), read(t, "apple.ics")...))
+	if len(errs) > 0 || len(objs) != 1 || !bytes.Equal(objs[0].Raw, read(t, "apple.ics")) {
+		t.Fatalf("%v %v", objs, errs)
+	}
+}
+
 func TestTimes(t *testing.T) {
 	cal := func(body string) string {
 		return "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\n" + body + "END:VCALENDAR\r\n"

@@ -93,6 +93,14 @@ func TestParseExports(t *testing.T) {
 	}
 }
 
+// A byte order mark before the first card, as Windows programs write, is not part of it.
+func TestByteOrderMark(t *testing.T) {
+	cards, errs := vcard.Parse([]byte("\xef\xbb\xbfBEGIN:VCARD\r\nVERSION:3.0\r\nFN:Ada\r\nEND:VCARD\r\n"))
+	if len(errs) > 0 || len(cards) != 1 || !bytes.HasPrefix(cards[0].Raw, []byte("BEGIN:VCARD")) {
+		t.Fatalf("%v %v", cards, errs)
+	}
+}
+
 // A UID-less card gets the same derived UID on every import, and another one when the
 // person differs.
 func TestDerivedUIDStable(t *testing.T) {
