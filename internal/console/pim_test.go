@@ -7,6 +7,7 @@ import (
 	"os"
 	"regexp"
 	"testing"
+	"time"
 
 	"github.com/postamail/posta/internal/pim"
 )
@@ -78,6 +79,19 @@ func TestSelfImport(t *testing.T) {
 	if err != nil || len(objs) != 3 {
 		t.Fatalf("stored: %v %v", objs, err)
 	}
+	// The contacts page lists them, searches them, and shows the coming events.
+	soon := time.Now().UTC().AddDate(0, 0, 2).Format("20060102")
+	b.importFile("soon.ics", []byte("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\nBEGIN:VEVENT\r\nUID:soon\r\nDTSTART;VALUE=DATE:"+soon+"\r\nSUMMARY:Pranzo di lavoro\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"), b.csrf)
+	body = b.get("/me/contacts")
+	b.want(200, "contacts page")
+	checkPage(t, b, "/me/contacts", body)
+	contains(t, body, `aria-current="page"><span class="ico ico-book"`, "navigation")
+	contains(t, body, `data-test="contact-name">Giulia Verdi<`, "a contact")
+	contains(t, body, "mario.rossi@gmail.example", "an e-mail address")
+	contains(t, body, "Pranzo di lavoro", "an event of the coming days")
+	body = b.get("/me/contacts?q=GIULIA")
+	contains(t, body, "Giulia Verdi", "search")
+	lacks(t, body, "Mario Rossi", "search")
 	// Refusals: no file, not a vCard or calendar, nothing valid; without the CSRF token.
 	b.importFile("x.vcf", nil, b.csrf)
 	b.want(http.StatusUnprocessableEntity, "no file")
@@ -94,4 +108,6 @@ func TestSelfImport(t *testing.T) {
 	a.login("admin@acme.test")
 	a.importFile("google.vcf", vcf, a.csrf)
 	a.want(http.StatusNotFound, "administrator importing")
+	a.get("/me/contacts")
+	a.want(http.StatusNotFound, "administrator's contacts page")
 }

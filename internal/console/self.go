@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/postamail/posta/internal/auth"
 	"github.com/postamail/posta/internal/directory"
@@ -346,4 +347,36 @@ func fileKind(name string, data []byte) string {
 		return "icalendar"
 	}
 	return ""
+}
+
+// contactsPage is the user's contacts (or those matching a search) and the events and tasks
+// of the coming weeks.
+type contactsPage struct {
+	Query    string
+	Contacts []pim.Contact
+	Objects  []pim.CalendarObject
+	Days     int
+}
+
+// upcomingDays is how far ahead the contacts page lists events.
+const upcomingDays = 60
+
+func (c *Console) selfContacts(w http.ResponseWriter, r *http.Request, v *view) error {
+	if c.opts.PIM == nil {
+		return directory.ErrNotFound
+	}
+	q := strings.TrimSpace(r.URL.Query().Get("q"))
+	cs, err := c.opts.PIM.Contacts(r.Context(), selfID(v), pim.ContactFilter{Text: q})
+	if err != nil {
+		return err
+	}
+	now := c.opts.Now().UTC()
+	from := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
+	to := from.AddDate(0, 0, upcomingDays)
+	objs, err := c.opts.PIM.CalendarObjects(r.Context(), selfID(v), pim.ObjectFilter{From: from, To: to})
+	if err != nil {
+		return err
+	}
+	v.Nav, v.Title, v.Data = "contacts", v.L.T("pim.title"), contactsPage{Query: q, Contacts: cs, Objects: objs, Days: upcomingDays}
+	return c.page(w, v, "contacts")
 }

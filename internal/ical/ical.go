@@ -291,11 +291,14 @@ func (o *Object) times(c *component, cz *zones) *contentline.Error {
 		if prop(c, "DURATION").Name != "" {
 			return contentline.Errorf(l.Num, "%s and DURATION both given", endName)
 		}
-		t, _, _, err := cz.when(l)
+		t, date, _, err := cz.when(l)
 		if err != nil {
 			return err
 		}
 		o.End = t
+		if o.Start.IsZero() {
+			o.AllDay = date // a task due on a day
+		}
 	} else if l := prop(c, "DURATION"); l.Name != "" {
 		d, ok := parseDuration(strings.TrimSpace(l.Value))
 		if !ok {

@@ -56,7 +56,7 @@ func TestParseExports(t *testing.T) {
 				rawHas: []string{"RECURRENCE-ID;TZID=Europe/Rome:20260202T090000\r\n", "BEGIN:VTIMEZONE"}},
 		}},
 		{"apple.ics", true, []want{
-			{uid: "9C1B2A3D-0E4F-4A5B-8C6D-7E8F9A0B1C2D", kind: ical.Todo, summary: "Rinnovare il dominio rossi.it", start: "2026-12-10T00:00:00Z", end: "2026-12-10T00:00:00Z"},
+			{uid: "9C1B2A3D-0E4F-4A5B-8C6D-7E8F9A0B1C2D", kind: ical.Todo, summary: "Rinnovare il dominio rossi.it", start: "2026-12-10T00:00:00Z", end: "2026-12-10T00:00:00Z", allDay: true},
 		}},
 		// Outlook's Windows zone name is resolved through the file's VTIMEZONE: summer time
 		// in July (+02:00), standard time in December (+01:00).
