@@ -162,8 +162,8 @@ func etag(raw []byte) string {
 
 // item is one object to store.
 type item struct {
-	uid, etag, text string
-	index           func(ctx context.Context, tx *db.Tx, collection int64, now int64, update bool) error
+	uid, etag string
+	index     func(ctx context.Context, tx *db.Tx, collection int64, now int64, update bool) error
 }
 
 // kind describes the tables of one kind of collection.
@@ -182,6 +182,10 @@ var (
 // text differs, and is skipped when it does not. Cards that are not valid are listed in the
 // result with their line; the others are imported all the same.
 func (s *Service) ImportContacts(ctx context.Context, account, book string, srcs ...Source) (*Result, error) {
+	acc, err := s.dir.GetAccount(ctx, account) // before reading anything the actor sent
+	if err != nil {
+		return nil, err
+	}
 	var items []item
 	var errs []ItemError
 	for _, src := range srcs {
@@ -191,13 +195,13 @@ func (s *Service) ImportContacts(ctx context.Context, account, book string, srcs
 			items = append(items, contactItem(c))
 		}
 	}
-	return s.store(ctx, books, account, book, items, errs)
+	return s.store(ctx, books, acc, book, items, errs)
 }
 
 func contactItem(c *vcard.Card) item {
-	text := string(c.Raw)
-	return item{uid: c.UID, etag: etag(c.Raw), text: text, index: func(ctx context.Context, tx *db.Tx, book, now int64, update bool) error {
-		args := []any{etag(c.Raw), text, int64(len(text)), c.FullName, strings.Join(c.Emails, "\n"), strings.Join(c.Phones, "\n"), c.Org, now, book, c.UID}
+	text, tag := string(c.Raw), etag(c.Raw)
+	return item{uid: c.UID, etag: tag, index: func(ctx context.Context, tx *db.Tx, book, now int64, update bool) error {
+		args := []any{tag, text, int64(len(text)), c.FullName, strings.Join(c.Emails, "\n"), strings.Join(c.Phones, "\n"), c.Org, now, book, c.UID}
 		q := `UPDATE contacts SET etag = ?, vcard = ?, size = ?, full_name = ?, emails = ?, phones = ?, org = ?, updated_at = ? WHERE book_id = ? AND uid = ?`
 		if !update { // an upsert: another import may have added the UID since it was looked up
 			q = `INSERT INTO contacts (etag, vcard, size, full_name, emails, phones, org, updated_at, book_id, uid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -212,6 +216,10 @@ func contactItem(c *vcard.Card) item {
 // ImportCalendar stores the events and tasks of the sources in the account's calendar (made
 // when missing; "" is the default one), one object per UID, idempotently as ImportContacts.
 func (s *Service) ImportCalendar(ctx context.Context, account, calendar string, srcs ...Source) (*Result, error) {
+	acc, err := s.dir.GetAccount(ctx, account)
+	if err != nil {
+		return nil, err
+	}
 	var items []item
 	var errs []ItemError
 	for _, src := range srcs {
@@ -221,7 +229,7 @@ func (s *Service) ImportCalendar(ctx context.Context, account, calendar string, 
 			items = append(items, calendarItem(o))
 		}
 	}
-	return s.store(ctx, calendars, account, calendar, items, errs)
+	return s.store(ctx, calendars, acc, calendar, items, errs)
 }
 
 func calendarItem(o *ical.Object) item {
@@ -232,8 +240,9 @@ func calendarItem(o *ical.Object) item {
 		}
 		return t.UnixMilli()
 	}
-	return item{uid: o.UID, etag: etag(o.Raw), text: text, index: func(ctx context.Context, tx *db.Tx, cal, now int64, update bool) error {
-		args := []any{etag(o.Raw), text, int64(len(text)), o.Component, ms(o.Start), ms(o.End), o.AllDay, o.Recurring, o.Summary, now, cal, o.UID}
+	tag := etag(o.Raw)
+	return item{uid: o.UID, etag: tag, index: func(ctx context.Context, tx *db.Tx, cal, now int64, update bool) error {
+		args := []any{tag, text, int64(len(text)), o.Component, ms(o.Start), ms(o.End), o.AllDay, o.Recurring, o.Summary, now, cal, o.UID}
 		q := `UPDATE calendar_objects SET etag = ?, ical = ?, size = ?, component = ?, dtstart = ?, dtend = ?, all_day = ?, recurring = ?, summary = ?, updated_at = ?
 			WHERE calendar_id = ? AND uid = ?`
 		if !update { // an upsert: another import may have added the UID since it was looked up
@@ -262,15 +271,11 @@ func itemErrors(source string, errs []error) []ItemError {
 }
 
 // store writes the items into the account's collection in one transaction.
-func (s *Service) store(ctx context.Context, k kind, account, name string, items []item, errs []ItemError) (*Result, error) {
+func (s *Service) store(ctx context.Context, k kind, acc *directory.Account, name string, items []item, errs []ItemError) (*Result, error) {
 	if name == "" {
 		name = k.def
 	}
 	name, err := checkName(k.field, name)
-	if err != nil {
-		return nil, err
-	}
-	acc, err := s.dir.GetAccount(ctx, account)
 	if err != nil {
 		return nil, err
 	}
