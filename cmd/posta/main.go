@@ -60,6 +60,10 @@ func nouns() map[string]map[string]command {
 
 		"provision": provisionCommands(),
 		"billing":   billingCommands(),
+
+		"import":   importCommands(),
+		"contacts": contactsCommands(),
+		"calendar": calendarCommands(),
 	}
 }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/postamail/posta/internal/console"
 	"github.com/postamail/posta/internal/directory"
 	"github.com/postamail/posta/internal/msglog"
+	"github.com/postamail/posta/internal/pim"
 	"github.com/postamail/posta/internal/provision"
 	"github.com/postamail/posta/internal/queue"
 	"github.com/postamail/posta/internal/webauth"
@@ -44,6 +45,8 @@ type Options struct {
 	MsgLog *msglog.Log
 	// Resolver checks whether records are live (?check=1); default net.DefaultResolver.
 	Resolver console.Resolver
+	// PIM serves the address books and calendars of accounts; nil: those routes answer 503.
+	PIM *pim.Service
 }
 
 // API serves /api/v1.
@@ -96,7 +99,7 @@ func New(dir *directory.Service, web *webauth.Service, q *queue.Queue, opts Opti
 		opts.Logger = slog.Default()
 	}
 	a := &API{dir: dir, web: web, queue: q, opts: opts, mux: http.NewServeMux()}
-	a.routes = append(append(a.table(), a.provisionRoutes()...), a.securityRoutes()...)
+	a.routes = append(append(append(a.table(), a.provisionRoutes()...), a.securityRoutes()...), a.pimRoutes()...)
 	for i := range a.routes {
 		rt := &a.routes[i]
 		a.mux.HandleFunc(rt.method+" /api/v1"+rt.path, func(w http.ResponseWriter, r *http.Request) { a.serve(w, r, rt) })
@@ -199,6 +202,7 @@ var statusOf = map[string]int{
 	"billing-disabled":        http.StatusServiceUnavailable,
 	"totp-enrolment-required": http.StatusForbidden,
 	"totp-enforced":           http.StatusConflict,
+	"pim-disabled":            http.StatusServiceUnavailable,
 }
 
 func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {

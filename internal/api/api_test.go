@@ -18,6 +18,7 @@ import (
 	"github.com/postamail/posta/internal/db"
 	"github.com/postamail/posta/internal/db/dbtest"
 	"github.com/postamail/posta/internal/directory"
+	"github.com/postamail/posta/internal/pim"
 	"github.com/postamail/posta/internal/queue"
 	"github.com/postamail/posta/internal/webauth"
 )
@@ -71,7 +72,7 @@ func setup(t *testing.T, d *db.DB) *fixture {
 		t.Fatal(err)
 	}
 	q := queue.New(d, b)
-	a := api.New(dir, web, q, api.Options{Hostname: "mail.provider.test", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	a := api.New(dir, web, q, api.Options{Hostname: "mail.provider.test", Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), PIM: pim.New(d, dir)})
 	srv := httptest.NewTLSServer(a)
 	t.Cleanup(srv.Close)
 	return &fixture{t: t, srv: srv, dir: dir, api: a, q: q}
@@ -81,6 +82,9 @@ func setup(t *testing.T, d *db.DB) *fixture {
 // webauth service on the same database.
 func (f *fixture) with(d *db.DB, opts api.Options) *fixture {
 	opts.Hostname, opts.Logger = "mail.provider.test", slog.New(slog.NewTextHandler(io.Discard, nil))
+	if opts.PIM == nil {
+		opts.PIM = pim.New(d, f.dir)
+	}
 	web := webauth.New(d, f.dir, auth.NewThrottle(auth.ThrottleConfig{FreeAttempts: 100}, nil), webauth.Options{})
 	a := api.New(f.dir, web, f.q, opts)
 	srv := httptest.NewTLSServer(a)
@@ -111,7 +115,12 @@ func (f *fixture) login(email string) *session {
 func (f *fixture) raw(method, path string, s *session, body, csrf string) (int, string, http.Header) {
 	f.t.Helper()
 	req, _ := http.NewRequest(method, f.srv.URL+path, strings.NewReader(body))
-	if body != "" {
+	switch {
+	case strings.HasPrefix(body, "BEGIN:VCARD"):
+		req.Header.Set("Content-Type", "text/vcard")
+	case strings.HasPrefix(body, "BEGIN:VCALENDAR"):
+		req.Header.Set("Content-Type", "text/calendar")
+	case body != "":
 		req.Header.Set("Content-Type", "application/json")
 	}
 	if s != nil && s.cookie != nil {
@@ -259,6 +268,79 @@ func TestOpenAPIDocumentMatchesRoutes(t *testing.T) {
 	if st, _, _ := f.raw("GET", "/api/v1/secret-admin", nil, "", ""); st != 404 {
 		t.Errorf("undocumented path answers %d", st)
 	}
+}
+
+const (
+	vcardBody = "BEGIN:VCARD\r\nVERSION:4.0\r\nUID:ada-1\r\nFN:Ada Lovelace\r\nEMAIL:ada@example.org\r\nEND:VCARD\r\n"
+	icsBody   = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\nBEGIN:VEVENT\r\nUID:ev-1\r\nDTSTAMP:20261201T000000Z\r\nDTSTART;TZID=Europe/Rome:20261203T100000\r\nDURATION:PT1H\r\nSUMMARY:Riunione\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+)
+
+func TestContactsAndCalendars(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, d *db.DB) {
+		f := setup(t, d)
+		me := f.login("mario@rossi.it")
+		st, body := me.do("POST", "/api/v1/accounts/mario@rossi.it/contacts", vcardBody+"BEGIN:VCARD\r\nVERSION:4.0\r\nFN:No end\r\n")
+		if st != 200 || !strings.Contains(body, `"imported": 1`) || !strings.Contains(body, `"line": 7`) || !strings.Contains(body, "BEGIN:VCARD without END:VCARD") {
+			t.Fatalf("import: %d %s", st, body)
+		}
+		if st, body := me.do("POST", "/api/v1/accounts/mario@rossi.it/contacts", vcardBody); st != 200 || !strings.Contains(body, `"skipped": 1`) || !strings.Contains(body, `"collection": "Contacts"`) {
+			t.Fatalf("again: %d %s", st, body)
+		}
+		if st, body := me.do("GET", "/api/v1/accounts/mario@rossi.it/contacts?q=LOVELACE", ""); st != 200 || !strings.Contains(body, `"emails": [`) || !strings.Contains(body, "ada@example.org") {
+			t.Fatalf("list: %d %s", st, body)
+		}
+		if st, body := me.do("GET", "/api/v1/accounts/mario@rossi.it/contacts/export", ""); st != 200 || body != vcardBody {
+			t.Fatalf("export: %d %q", st, body)
+		}
+		if st, body := me.do("POST", "/api/v1/accounts/mario@rossi.it/calendars/objects?calendar=Lavoro", icsBody); st != 200 || !strings.Contains(body, `"imported": 1`) || !strings.Contains(body, `"collection": "Lavoro"`) {
+			t.Fatalf("calendar import: %d %s", st, body)
+		}
+		if st, body := me.do("GET", "/api/v1/accounts/mario@rossi.it/calendars/objects?from=2026-12-03T09:30:00Z&to=2026-12-04", ""); st != 200 || !strings.Contains(body, `"start": "2026-12-03T09:00:00Z"`) || !strings.Contains(body, `"end": "2026-12-03T10:00:00Z"`) {
+			t.Fatalf("range: %d %s", st, body)
+		}
+		if st, body := me.do("GET", "/api/v1/accounts/mario@rossi.it/calendars/objects?from=2026-12-03T10:00:00Z", ""); st != 200 || strings.TrimSpace(body) != "[]" {
+			t.Fatalf("after the event: %d %s", st, body)
+		}
+		if st, body, hdr := f.raw("GET", "/api/v1/accounts/mario@rossi.it/calendars/export?calendar=Lavoro", me, "", ""); st != 200 || body != icsBody || !strings.HasPrefix(hdr.Get("Content-Type"), "text/calendar") {
+			t.Fatalf("calendar export: %d %q", st, body)
+		}
+		if st, body := me.do("GET", "/api/v1/accounts/mario@rossi.it/calendars/export?calendar=Nessuno", ""); st != 404 {
+			t.Fatalf("export of a missing calendar: %d %s", st, body)
+		}
+		if st, body := me.do("GET", "/api/v1/accounts/mario@rossi.it/calendars", ""); st != 200 || !strings.Contains(body, `"name": "Calendar"`) || !strings.Contains(body, `"name": "Lavoro"`) {
+			t.Fatalf("calendars: %d %s", st, body)
+		}
+		tests := []struct {
+			name, method, path, body, contentType string
+			status                                int
+			problem                               string
+		}{
+			{"JSON is not a vCard", "POST", "/api/v1/accounts/mario@rossi.it/contacts", `{"fn":"x"}`, "application/json", 400, "malformed-request"},
+			{"nothing valid", "POST", "/api/v1/accounts/mario@rossi.it/contacts", "BEGIN:VCARD\r\nFN:x\r\nEND:VCARD\r\n", "text/vcard", 422, "invalid-vcard"},
+			{"a vCard as a calendar", "POST", "/api/v1/accounts/mario@rossi.it/calendars/objects", vcardBody, "text/calendar", 422, "invalid-icalendar"},
+			{"bad book name", "POST", "/api/v1/accounts/mario@rossi.it/contacts?book=a/b", vcardBody, "text/vcard", 422, "invalid-argument"},
+			{"bad date", "GET", "/api/v1/accounts/mario@rossi.it/calendars/objects?from=tomorrow", "", "", 422, "invalid-argument"},
+			{"reversed range", "GET", "/api/v1/accounts/mario@rossi.it/calendars/objects?from=2026-12-05&to=2026-12-01", "", "", 422, "invalid-argument"},
+			{"unknown account", "GET", "/api/v1/accounts/nobody@rossi.it/contacts", "", "", 404, "not-found"},
+		}
+		for _, tt := range tests {
+			req, _ := http.NewRequest(tt.method, f.srv.URL+tt.path, strings.NewReader(tt.body))
+			if tt.contentType != "" {
+				req.Header.Set("Content-Type", tt.contentType)
+			}
+			req.AddCookie(me.cookie)
+			req.Header.Set("X-CSRF-Token", me.csrf)
+			resp, err := f.srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tt.status || problemType(string(b)) != tt.problem {
+				t.Errorf("%s: %d %s, want %d %s", tt.name, resp.StatusCode, b, tt.status, tt.problem)
+			}
+		}
+	})
 }
 
 func TestSelfServiceAndAppPasswords(t *testing.T) {

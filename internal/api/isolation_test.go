@@ -166,6 +166,21 @@ func TestIsolationMatrix(t *testing.T) {
 			{method: "POST", path: "/api/v1/admins", body: `{"email":"new@rossi.it","password":"` + pw + `","role":"domain","tenant":"Rossi Srl","domains":["rossi.it"]}`, allowed: tenantA, once: true},
 			{method: "DELETE", path: "/api/v1/admins/new@rossi.it", allowed: tenantA, once: true},
 
+			// Contacts and calendars of a mailbox: its tenant's and domain's administrators and
+			// the user; nobody of tenant B.
+			{method: "POST", path: "/api/v1/accounts/mario@rossi.it/contacts", body: vcardBody, ctype: "text/vcard", allowed: [5]bool{true, true, true, false, true}},
+			{method: "GET", path: "/api/v1/accounts/mario@rossi.it/contacts", allowed: [5]bool{true, true, true, false, true}},
+			{method: "GET", path: "/api/v1/accounts/mario@rossi.it/contacts/books", allowed: [5]bool{true, true, true, false, true}},
+			{method: "POST", path: "/api/v1/accounts/anna@verdi.it/contacts?book=Lavoro", body: vcardBody, ctype: "text/vcard", allowed: tenantA},
+			{method: "GET", path: "/api/v1/accounts/anna@verdi.it/contacts?q=ada", allowed: tenantA},
+			{method: "POST", path: "/api/v1/accounts/mario@rossi.it/calendars/objects", body: icsBody, ctype: "text/calendar", allowed: [5]bool{true, true, true, false, true}},
+			{method: "GET", path: "/api/v1/accounts/mario@rossi.it/calendars", allowed: [5]bool{true, true, true, false, true}},
+			{method: "GET", path: "/api/v1/accounts/mario@rossi.it/calendars/objects?from=2026-12-01", allowed: [5]bool{true, true, true, false, true}},
+			{method: "GET", path: "/api/v1/accounts/anna@verdi.it/calendars/objects", allowed: tenantA},
+			{method: "GET", path: "/api/v1/accounts/mario@rossi.it/contacts/export", allowed: [5]bool{true, true, true, false, true}},
+			{method: "GET", path: "/api/v1/accounts/anna@verdi.it/calendars/export", allowed: tenantA},
+			{method: "GET", path: "/api/v1/accounts/luca@bianchi.it/contacts", allowed: [5]bool{true, false, false, true, false}},
+
 			// Audit log.
 			{method: "GET", path: "/api/v1/audit?tenant=Rossi%20Srl", allowed: tenantA},
 			{method: "GET", path: "/api/v1/audit?tenant=1", allowed: tenantA},

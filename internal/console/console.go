@@ -34,6 +34,7 @@ import (
 	"github.com/postamail/posta/internal/billing"
 	"github.com/postamail/posta/internal/directory"
 	"github.com/postamail/posta/internal/dkim"
+	"github.com/postamail/posta/internal/pim"
 	"github.com/postamail/posta/internal/provision"
 	"github.com/postamail/posta/internal/webauth"
 )
@@ -71,6 +72,8 @@ type Options struct {
 	Billing *billing.Service
 	// DKIM gives a domain's DKIM keys for its DNS records (made when missing); nil: none.
 	DKIM DKIMKeys
+	// PIM holds the address books and calendars users import into; nil: no import form.
+	PIM *pim.Service
 }
 
 // DKIMKeys is the DKIM key store (internal/dkim).
@@ -299,6 +302,8 @@ func (c *Console) routes() {
 	m.Handle("POST /me/password", c.self(c.selfPassword))
 	m.Handle("POST /me/forwarding", c.self(c.selfForwarding))
 	m.Handle("POST /me/auto-reply", c.self(c.selfAutoReply))
+	m.Handle("POST /me/import", c.self(c.selfImport))
+	m.Handle("GET /me/contacts", c.self(c.selfContacts))
 	m.Handle("GET /me/app-passwords", c.self(c.appPasswords))
 	m.Handle("POST /me/app-passwords", c.self(c.appPasswordCreate))
 	m.Handle("GET /me/app-passwords/{id}/revoke", c.self(c.appPasswordRevokeConfirm))
@@ -440,10 +445,12 @@ type view struct {
 	Data      any
 	// Billing: the credit pages exist.
 	Billing bool
+	// HasPIM: the contacts and calendar pages exist.
+	HasPIM bool
 }
 
 func (c *Console) bareView(r *http.Request) *view {
-	return &view{L: langFor(r), Path: r.URL.RequestURI(), Hostname: c.opts.Hostname, Billing: c.opts.Billing != nil}
+	return &view{L: langFor(r), Path: r.URL.RequestURI(), Hostname: c.opts.Hostname, Billing: c.opts.Billing != nil, HasPIM: c.opts.PIM != nil}
 }
 
 func (c *Console) newView(w http.ResponseWriter, r *http.Request, actor directory.Actor, csrf string) *view {

@@ -16,6 +16,7 @@ import (
 	"github.com/postamail/posta/internal/auth"
 	"github.com/postamail/posta/internal/db/dbtest"
 	"github.com/postamail/posta/internal/directory"
+	"github.com/postamail/posta/internal/pim"
 	"github.com/postamail/posta/internal/webauth"
 )
 
@@ -38,6 +39,7 @@ type env struct {
 	alice *directory.Account
 	zed   *directory.Account
 	beta  *directory.Tenant
+	pim   *pim.Service
 }
 
 func newEnv(t *testing.T) *env {
@@ -82,7 +84,8 @@ func newEnv(t *testing.T) *env {
 		must(err)
 	}
 	e.web = webauth.New(d, e.dir, auth.NewThrottle(auth.ThrottleConfig{}, nil), webauth.Options{})
-	c, err := newConsole(e.dir, e.web, Options{Hostname: "mail.example.test", Resolver: fakeResolver{}, LookupTimeout: time.Second})
+	e.pim = pim.New(d, e.dir)
+	c, err := newConsole(e.dir, e.web, Options{Hostname: "mail.example.test", Resolver: fakeResolver{}, LookupTimeout: time.Second, PIM: e.pim})
 	must(err)
 	e.srv = httptest.NewTLSServer(c)
 	t.Cleanup(e.srv.Close)

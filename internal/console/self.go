@@ -1,13 +1,17 @@
 package console
 
 import (
+	"bytes"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/postamail/posta/internal/auth"
 	"github.com/postamail/posta/internal/directory"
+	"github.com/postamail/posta/internal/pim"
 )
 
 // Self-service: a mailbox user logged in with its address and password manages its own
@@ -55,6 +59,12 @@ type selfPage struct {
 	Password *form
 	Forward  *form
 	Reply    *form
+	// Import is the form importing a .vcf or .ics file (nil: not offered), with the result of
+	// the last import and the account's number of contacts and calendar objects.
+	Import       *form
+	ImportResult *pim.Result
+	Contacts     int
+	Events       int
 }
 
 func (c *Console) selfAccount(w http.ResponseWriter, r *http.Request, v *view) error {
@@ -89,6 +99,25 @@ func (c *Console) showSelf(w http.ResponseWriter, r *http.Request, v *view, p se
 		p.Reply = newForm(v.L, url.Values{"auto_reply_subject": {a.AutoSubject}, "auto_reply_body": {a.AutoBody}})
 		if a.AutoReply {
 			p.Reply.Set("auto_reply", "on")
+		}
+	}
+	if c.opts.PIM != nil {
+		if p.Import == nil {
+			p.Import = newForm(v.L, nil)
+		}
+		books, err := c.opts.PIM.AddressBooks(ctx, selfID(v))
+		if err != nil {
+			return err
+		}
+		for _, b := range books {
+			p.Contacts += b.Contacts
+		}
+		cals, err := c.opts.PIM.Calendars(ctx, selfID(v))
+		if err != nil {
+			return err
+		}
+		for _, c := range cals {
+			p.Events += c.Objects
 		}
 	}
 	v.Nav, v.Title, v.Data = "me", v.L.T("nav.me"), p
@@ -254,4 +283,100 @@ func (c *Console) appPasswordRevoke(w http.ResponseWriter, r *http.Request, v *v
 		return err
 	}
 	return redirect(w, r, "/me/app-passwords", "flash.app_password_revoked", ap.Name)
+}
+
+// selfImport imports an uploaded .vcf into the user's default address book or an .ics into
+// the default calendar, and shows how many objects were imported, updated and skipped with the
+// error of each one that was not.
+func (c *Console) selfImport(w http.ResponseWriter, r *http.Request, v *view) error {
+	if c.opts.PIM == nil {
+		return directory.ErrNotFound
+	}
+	f := postForm(r, v.L)
+	f.Values.Del("file")
+	file, hdr, err := r.FormFile("file")
+	if err != nil {
+		f.fieldErr("file", "pim.no_file")
+		return c.showSelf(w, r, v, selfPage{Import: f}, http.StatusUnprocessableEntity)
+	}
+	defer file.Close()
+	data, err := io.ReadAll(io.LimitReader(file, pim.MaxImportBytes+1))
+	if err != nil {
+		return err
+	}
+	if len(data) > pim.MaxImportBytes {
+		f.fieldErr("file", "pim.too_large", pim.MaxImportBytes>>20)
+		return c.showSelf(w, r, v, selfPage{Import: f}, http.StatusUnprocessableEntity)
+	}
+	src := pim.Source{Name: hdr.Filename, Data: data}
+	var res *pim.Result
+	switch fileKind(hdr.Filename, data) {
+	case "vcard":
+		res, err = c.opts.PIM.ImportContacts(r.Context(), selfID(v), "", src)
+	case "icalendar":
+		res, err = c.opts.PIM.ImportCalendar(r.Context(), selfID(v), "", src)
+	default:
+		f.fieldErr("file", "pim.unknown_file")
+		return c.showSelf(w, r, v, selfPage{Import: f}, http.StatusUnprocessableEntity)
+	}
+	if res == nil {
+		if f.refuse(err, "file") {
+			return c.showSelf(w, r, v, selfPage{Import: f}, http.StatusUnprocessableEntity)
+		}
+		return err
+	}
+	status := http.StatusOK
+	if res.Failed() != nil {
+		status = http.StatusUnprocessableEntity
+	}
+	return c.showSelf(w, r, v, selfPage{Import: f, ImportResult: res}, status)
+}
+
+// fileKind tells a vCard file from an iCalendar one by its first line, else by its name.
+func fileKind(name string, data []byte) string {
+	head := bytes.ToUpper(bytes.TrimSpace(data[:min(len(data), 64)]))
+	name = strings.ToLower(name)
+	switch {
+	case bytes.HasPrefix(head, []byte("BEGIN:VCARD")):
+		return "vcard"
+	case bytes.HasPrefix(head, []byte("BEGIN:VCALENDAR")):
+		return "icalendar"
+	case strings.HasSuffix(name, ".vcf") || strings.HasSuffix(name, ".vcard"):
+		return "vcard"
+	case strings.HasSuffix(name, ".ics") || strings.HasSuffix(name, ".ical"):
+		return "icalendar"
+	}
+	return ""
+}
+
+// contactsPage is the user's contacts (or those matching a search) and the events and tasks
+// of the coming weeks.
+type contactsPage struct {
+	Query    string
+	Contacts []pim.Contact
+	Objects  []pim.CalendarObject
+	Days     int
+}
+
+// upcomingDays is how far ahead the contacts page lists events.
+const upcomingDays = 60
+
+func (c *Console) selfContacts(w http.ResponseWriter, r *http.Request, v *view) error {
+	if c.opts.PIM == nil {
+		return directory.ErrNotFound
+	}
+	q := strings.TrimSpace(r.URL.Query().Get("q"))
+	cs, err := c.opts.PIM.Contacts(r.Context(), selfID(v), pim.ContactFilter{Text: q})
+	if err != nil {
+		return err
+	}
+	now := c.opts.Now().UTC()
+	from := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
+	to := from.AddDate(0, 0, upcomingDays)
+	objs, err := c.opts.PIM.CalendarObjects(r.Context(), selfID(v), pim.ObjectFilter{From: from, To: to})
+	if err != nil {
+		return err
+	}
+	v.Nav, v.Title, v.Data = "contacts", v.L.T("pim.title"), contactsPage{Query: q, Contacts: cs, Objects: objs, Days: upcomingDays}
+	return c.page(w, v, "contacts")
 }

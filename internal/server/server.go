@@ -37,6 +37,7 @@ import (
 	"github.com/postamail/posta/internal/mtasts"
 	"github.com/postamail/posta/internal/observe"
 	"github.com/postamail/posta/internal/outbound"
+	"github.com/postamail/posta/internal/pim"
 	"github.com/postamail/posta/internal/pop3server"
 	"github.com/postamail/posta/internal/provision"
 	"github.com/postamail/posta/internal/queue"
@@ -71,6 +72,8 @@ type Server struct {
 	Billing *billing.Service
 	// Web holds the console's sessions and the API's tokens.
 	Web *webauth.Service
+	// PIM holds the address books and calendars of accounts.
+	PIM *pim.Service
 
 	pgChanges *changes.Postgres
 }
@@ -121,6 +124,7 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server,
 	s.Deliver.SetLog(s.MsgLog)
 	s.Billing = billing.New(s.DB, s.Directory, billing.Options{Hostname: cfg.Hostname, Logger: log, Notify: dsnNotifier{s.Deliver}.Notify})
 	s.DKIM = dkim.New(s.DB)
+	s.PIM = pim.New(s.DB, s.Directory)
 	s.Deliver.SetSigner(s.DKIM)
 	s.Resolver = resolver.New(resolver.Config{Logger: log})
 	roots, err := outboundRoots(cfg.Outbound.TLSRoots)
@@ -394,8 +398,8 @@ func (s *Server) httpsHandler() http.Handler {
 	mux.Handle("GET /metrics", s.Metrics.Handler())
 	autoconfig.New(autoconfig.FromConfig(s.Config), s.Directory, s.Log).Register(mux)
 	prov := provision.New(s.Directory, provision.Options{Sender: s.Deliver, Client: autoconfig.FromConfig(s.Config), Logger: s.Log})
-	mux.Handle("/api/", api.New(s.Directory, s.Web, s.Queue, api.Options{Hostname: s.Config.Hostname, Logger: s.Log, Provision: prov, Billing: s.Billing, DKIM: s.DKIM, MsgLog: s.MsgLog}))
-	mux.Handle("/", console.New(s.Directory, s.Web, console.Options{Hostname: s.Config.Hostname, Logger: s.Log, Provision: prov, Client: autoconfig.FromConfig(s.Config), Billing: s.Billing, DKIM: s.DKIM}))
+	mux.Handle("/api/", api.New(s.Directory, s.Web, s.Queue, api.Options{Hostname: s.Config.Hostname, Logger: s.Log, Provision: prov, Billing: s.Billing, DKIM: s.DKIM, MsgLog: s.MsgLog, PIM: s.PIM}))
+	mux.Handle("/", console.New(s.Directory, s.Web, console.Options{Hostname: s.Config.Hostname, Logger: s.Log, Provision: prov, Client: autoconfig.FromConfig(s.Config), Billing: s.Billing, DKIM: s.DKIM, PIM: s.PIM}))
 	return mux
 }
 

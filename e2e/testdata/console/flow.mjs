@@ -1,7 +1,7 @@
 // Drives Debian's chromium through the posta web console as a tenant administrator, the way a
 // person would: log in, create an account, add an alias, create a list with two members, change
 // a class of service after its preview, run into a contract cap, log out; then, as a mailbox
-// user, create an app password on the self-service pages and log out. It saves screenshots
+// user, import a .vcf file and create an app password on the self-service pages and log out. It saves screenshots
 // of the main pages and prints one JSON summary on standard output; the exit code is 0 only when
 // every step passed.
 //
@@ -199,6 +199,25 @@ try {
     await shot('self-service');
     const guess = await page.goto(`${base}/accounts`);
     check(guess.status() === 404, `a user guessing an administration page gets ${guess.status()}`);
+    await page.goto(`${base}/me`);
+
+    // Contacts from another service: a .vcf export uploaded on the same page, twice; the
+    // second time nothing is new.
+    const vcf = 'BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Mario Rossi\r\nEMAIL:mario@rossi.example\r\nEND:VCARD\r\n' +
+      'BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Giulia Verdi\r\nTEL:+39 02 555\r\nEND:VCARD\r\n';
+    for (const [run, want] of [[1, '2 new, 0 unchanged'], [2, '0 new, 2 unchanged']]) {
+      await page.setInputFiles('#f-import-file', { name: 'contacts.vcf', mimeType: 'text/vcard', buffer: Buffer.from(vcf) });
+      await Promise.all([
+        page.waitForResponse((r) => r.url().includes('/me/import') && r.request().method() === 'POST'),
+        page.click('[data-test=import]'),
+      ]);
+      await page.waitForLoadState('load');
+      const got = `${(await page.locator('[data-test=n-imported]').innerText()).trim()} new, ${(await page.locator('[data-test=n-skipped]').innerText()).trim()} unchanged`;
+      check(got === want, `import ${run}: ${got}, want ${want}`);
+    }
+    check((await page.locator('[data-test=pim-counts]').innerText()).includes('2 contacts'), 'contact count on the page');
+    step('import contacts');
+    await shot('self-import');
     await page.goto(`${base}/me`);
 
     await Promise.all([page.waitForURL(`${base}/me/app-passwords`), page.click('nav.sidebar a[href="/me/app-passwords"]')]);
