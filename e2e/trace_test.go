@@ -77,4 +77,17 @@ func TestTrace(t *testing.T) {
 	if text := in.mustRun("trace", "nobody@nowhere.test"); !strings.Contains(text, "nothing found") {
 		t.Errorf("trace of nothing:\n%s", text)
 	}
+	// The submission counts as alice's sending today: one message, three recipients.
+	var sent []struct {
+		Address         string
+		Today           int
+		TodayRecipients int `json:"today_recipients"`
+	}
+	in.runJSON(&sent, "account", "sending", "--tenant", "Acme", "--json")
+	if len(sent) != 1 || sent[0].Address != "alice@acme.test" || sent[0].Today != 1 || sent[0].TodayRecipients != 3 {
+		t.Errorf("sending counters: %+v", sent)
+	}
+	if _, stderr, code := in.run("account", "sending", "--days", "0"); code == 0 || !strings.Contains(stderr, "days") {
+		t.Errorf("--days 0: exit %d, %s", code, stderr)
+	}
 }

@@ -23,6 +23,7 @@ func accountCommands() map[string]command {
 		"app-password-add":    {"create a password for one mail client: ADDRESS NAME (prints it once)", appPasswordAdd},
 		"app-password-list":   {"list an account's app passwords: ADDRESS", appPasswordList},
 		"app-password-revoke": {"revoke an app password: ADDRESS ID", appPasswordRevoke},
+		"sending":             {"mail submitted per account today and over the last days [--tenant T] [--days 7]", accountSending},
 	}
 }
 
@@ -102,6 +103,35 @@ func accountList(ctx context.Context, e *env, args []string) error {
 		}
 		table(e.stdout, []string{"ADDRESS", "NAME", "CLASS OF SERVICE", "STATUS", "USED", "LAST LOGIN"}, rows)
 		fmt.Fprintf(e.stdout, "%d of %d\n", len(as), total)
+		return nil
+	})
+}
+
+func accountSending(ctx context.Context, e *env, args []string) error {
+	fs := newFlags("account sending")
+	tenant := fs.String("tenant", "", "tenant name or id")
+	days := fs.Int("days", 7, "the period, in days up to today (1 to 90)")
+	asJSON := fs.Bool("json", false, "print as JSON")
+	if _, err := parseFlags(fs, args, 0); err != nil {
+		return err
+	}
+	return withDirectory(ctx, e, func(ctx context.Context, _ *server.Server, dir *directory.Service) error {
+		st, err := dir.SendingStats(ctx, *tenant, *days)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return writeJSON(e.stdout, st)
+		}
+		var rows [][]string
+		for _, x := range st {
+			limit := "-"
+			if x.LimitPerDay > 0 {
+				limit = strconv.Itoa(x.LimitPerDay)
+			}
+			rows = append(rows, []string{x.Address, x.COS, fmt.Sprintf("%d (%d rcpts)", x.Today, x.TodayRecipients), limit, fmt.Sprintf("%d (%d rcpts)", x.Period, x.PeriodRecipients)})
+		}
+		table(e.stdout, []string{"ADDRESS", "CLASS OF SERVICE", "TODAY", "DAILY LIMIT", fmt.Sprintf("LAST %d DAYS", *days)}, rows)
 		return nil
 	})
 }

@@ -181,6 +181,10 @@ func TestIsolationMatrix(t *testing.T) {
 			{method: "GET", path: "/api/v1/accounts/anna@verdi.it/calendars/export", allowed: tenantA},
 			{method: "GET", path: "/api/v1/accounts/luca@bianchi.it/contacts", allowed: [5]bool{true, false, false, true, false}},
 
+			// Sending counters: each administrator its own scope.
+			{method: "GET", path: "/api/v1/sending", allowed: admins},
+			{method: "GET", path: "/api/v1/sending?tenant=Rossi%20Srl&days=30", allowed: readA},
+
 			// Audit log.
 			{method: "GET", path: "/api/v1/audit?tenant=Rossi%20Srl", allowed: tenantA},
 			{method: "GET", path: "/api/v1/audit?tenant=1", allowed: tenantA},

@@ -169,6 +169,7 @@ func (a *API) table() []route {
 		{method: "POST", path: "/tenants", summary: "Create a tenant", tag: "tenants", body: tenantRequest{}, resp: tenant, status: 201, fn: a.createTenant},
 		{method: "GET", path: "/tenants/{tenant}", summary: "Show a tenant", tag: "tenants", resp: tenant, status: 200, fn: a.getTenant},
 		{method: "PATCH", path: "/tenants/{tenant}", summary: "Change a tenant (name, contact, contract, status, size limit)", tag: "tenants", body: tenantPatch{}, resp: tenant, status: 200, fn: a.updateTenant},
+		{method: "GET", path: "/sending", summary: "Mail submitted per account today and over the last days (default 7), against the daily limit of its class of service", tag: "usage", query: []string{"tenant", "days"}, resp: []directory.SendingStat{}, status: 200, fn: a.sending},
 		{method: "GET", path: "/tenants/{tenant}/usage", summary: "Accounts per class of service against the contract's caps", tag: "tenants", resp: []directory.COSUsage{}, status: 200, fn: a.usage},
 		{method: "GET", path: "/tenants/{tenant}/storage", summary: "Storage used per domain and in all", tag: "tenants", resp: &directory.StorageReport{}, status: 200, fn: a.storage},
 		{method: "PUT", path: "/tenants/{tenant}/caps/{cos}", summary: "Set the contract's cap of accounts of a class of service (-1: no cap)", tag: "tenants", body: capRequest{}, status: 204, fn: a.setCap},
@@ -289,6 +290,14 @@ func (a *API) updateTenant(w http.ResponseWriter, r *http.Request) (any, error) 
 
 func (a *API) usage(w http.ResponseWriter, r *http.Request) (any, error) {
 	return a.dir.Usage(r.Context(), r.PathValue("tenant"))
+}
+
+func (a *API) sending(w http.ResponseWriter, r *http.Request) (any, error) {
+	days, err := queryInt(r, "days", 7)
+	if err != nil {
+		return nil, err
+	}
+	return a.dir.SendingStats(r.Context(), r.URL.Query().Get("tenant"), days)
 }
 
 func (a *API) storage(w http.ResponseWriter, r *http.Request) (any, error) {

@@ -762,3 +762,31 @@ func TestCatalogues(t *testing.T) {
 		}
 	}
 }
+
+// TestSendingCard: the tenant dashboard shows what its accounts sent today against the daily
+// limit; another tenant's dashboard does not list them.
+func TestSendingCard(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	for i := 0; i < 3; i++ {
+		if err := e.dir.RecordSend(ctx, e.alice.ID, 4); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.dir.RecordSend(ctx, e.zed.ID, 1); err != nil {
+		t.Fatal(err)
+	}
+	b := e.browser()
+	b.login("admin@acme.test")
+	body := b.get("/")
+	b.want(200, "tenant dashboard")
+	contains(t, body, `data-test="sending"`, "sending card")
+	contains(t, body, "alice@acme.test", "alice's counters")
+	contains(t, body, "(12 recipients)", "recipients today")
+	lacks(t, body, "zed@beta.test", "another tenant's sender")
+	b2 := e.browser()
+	b2.login("admin@beta.test")
+	body = b2.get("/")
+	contains(t, body, "zed@beta.test", "beta's own sender")
+	lacks(t, body, "alice@acme.test", "acme's sender on beta's dashboard")
+}

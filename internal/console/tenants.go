@@ -28,6 +28,8 @@ type tenantDash struct {
 	Used, Quota int64
 	Audit       []directory.AuditEntry
 	AuditHidden bool
+	// Sending is the mail submitted by the busiest senders today and over 7 days.
+	Sending []directory.SendingStat
 	// For the provider: the catalogue for the cap form, and the forms of the tenant page.
 	COS      []*directory.COS
 	Edit     *form
@@ -72,6 +74,12 @@ func (c *Console) loadTenantDash(ctx context.Context, tenant string) (*tenantDas
 		}
 		d.Aliases += len(als)
 		d.Lists += len(ls)
+	}
+	if d.Sending, err = c.dir.SendingStats(ctx, id, 7); err != nil {
+		return nil, err
+	}
+	if len(d.Sending) > 10 {
+		d.Sending = d.Sending[:10]
 	}
 	d.Audit, err = c.dir.ListAudit(ctx, id, 15)
 	if errors.Is(err, directory.ErrForbidden) {
