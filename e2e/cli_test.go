@@ -179,3 +179,11 @@ func TestAppPasswordsForMailClients(t *testing.T) {
 		t.Fatalf("the main password: %q", l)
 	}
 }
+
+// TestServeProfiles: posta serve --pprof serves Go's profiles on a loopback address only.
+func TestServeProfiles(t *testing.T) {
+	in := newInstall(t)
+	if _, stderr, code := in.run("serve", "--pprof", "0.0.0.0:6060"); code == 0 || !strings.Contains(stderr, "not a loopback address") {
+		t.Fatalf("--pprof on every address: exit %d, %s", code, stderr)
+	}
+}

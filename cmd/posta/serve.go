@@ -4,7 +4,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"net/netip"
 	"os"
+	"time"
 
 	"github.com/postamail/posta/internal/config"
 	"github.com/postamail/posta/internal/observe"
@@ -13,6 +18,7 @@ import (
 
 func runServe(ctx context.Context, e *env, args []string) error {
 	fs := newFlags("serve")
+	profile := fs.String("pprof", "", "serve Go's profiles (/debug/pprof/) on this loopback address, for diagnosis")
 	if _, err := parseFlags(fs, args, 0); err != nil {
 		return err
 	}
@@ -20,7 +26,37 @@ func runServe(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if *profile != "" {
+		stop, err := servePprof(*profile, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	return serve(ctx, cfg, log)
+}
+
+// servePprof serves net/http/pprof's handlers on addr, which must be a loopback address: the
+// profiles show internals no one else should see.
+func servePprof(addr string, log *slog.Logger) (stop func(), err error) {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil || !ap.Addr().IsLoopback() {
+		return nil, fmt.Errorf("--pprof: %q is not a loopback address and port (e.g. 127.0.0.1:6060)", addr)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--pprof: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	log.Info("profiles served", "addr", ln.Addr().String())
+	return func() { srv.Close() }, nil
 }
 
 func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {

@@ -365,9 +365,8 @@ func parseMediaType(v string) (string, [][2]string) {
 }
 
 func preview(text string, n int) string {
-	fields := strings.Fields(text)
 	var b strings.Builder
-	for _, f := range fields {
+	for f := range strings.FieldsSeq(text) { // lazily: only the first words are read
 		if b.Len()+len(f)+1 > n {
 			break
 		}
