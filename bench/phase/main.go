@@ -89,7 +89,7 @@ func main() {
 	var failed *exec.Cmd
 	for _, args := range cmds {
 		if len(args) == 0 {
-			runErr = errors.New("empty command around ::")
+			runErr = errors.New("empty command next to a \"::\" separator")
 			break
 		}
 		cmd := exec.Command(args[0], args[1:]...)
