@@ -21,12 +21,13 @@ type corpus struct {
 	msgs     []message
 	fromKey  string // a sender's address, for SEARCH FROM
 	fromHits []int  // indexes of the messages whose From contains fromKey
-	textKey  string // a rare word, for SEARCH TEXT
-	textHits []int  // indexes of the messages that contain textKey
+	textKey  string // a word in about 1 % of the bodies, for SEARCH TEXT and SEARCH BODY
+	textHits []int  // indexes of the messages that contain textKey (in their bodies)
 	bytes    int64
 }
 
-// textKey occurs in about one message in a thousand, and never inside another word.
+// textKey occurs in about one message in a hundred, in the body only, and never inside
+// another word.
 const textKey = "zentravix"
 
 // generate builds n messages of 4 to 12 KB from a fixed seed, so that every server receives
@@ -115,9 +116,9 @@ func generate(n int, seed uint64) *corpus {
 
 		size := 4096 + r.IntN(8192)
 		budget := max(size-h.Len()-200, 1000)
-		// About one message in a thousand holds textKey, one in fifty another rare word.
+		// About one message in a hundred holds textKey, one in fifty another rare word.
 		rare := ""
-		if r.IntN(1000) == 0 {
+		if r.IntN(100) == 0 {
 			rare = textKey
 		} else if r.IntN(50) == 0 {
 			rare = rareWords[r.IntN(len(rareWords))]

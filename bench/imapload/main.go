@@ -3,8 +3,12 @@
 // listing every message, reading random bodies, SEARCH, changing flags and EXPUNGE. Each
 // timed operation is repeated and its median reported, and every answer is checked against
 // what was generated. With -idle it also measures how much memory each IDLE connection costs
-// the server. It speaks the protocol over plain TCP with LOGIN, so it measures any server the
-// same way, and it only ever connects to this machine.
+// the server and how long each of them waits for the "* n EXISTS" of one new message. -steps
+// chooses the parts to run, so that a mailbox filled once can be measured again and again;
+// -mode count instead counts the messages of several accounts (STATUS), waiting until they
+// reach a number: the check that a delivery load lost nothing. It speaks the protocol over
+// plain TCP with LOGIN, so it measures any server the same way, and it only ever connects to
+// this machine.
 package main
 
 import (
@@ -36,6 +40,12 @@ type options struct {
 	cmdTimeout, timeout       time.Duration
 	label                     string
 	expunge                   bool
+	steps                     map[string]bool
+	notifySMTP                string
+	notifyTimeout             time.Duration
+	mode                      string
+	users                     []string
+	expect                    int
 }
 
 // result is the report: times are medians over the repetitions, in milliseconds.
@@ -56,6 +66,7 @@ type result struct {
 	SearchFromHits  int     `json:"search_from_hits"`
 	SearchTextMs    float64 `json:"search_text_ms"`
 	SearchTextHits  int     `json:"search_text_hits"`
+	SearchBodyMs    float64 `json:"search_body_ms"`
 	StoreSeenMs     float64 `json:"store_seen_ms"`
 	StoreUnseenMs   float64 `json:"store_unseen_ms"`
 	ExpungeMs       float64 `json:"expunge_half_ms"` // STORE \Deleted and EXPUNGE, once
@@ -72,6 +83,11 @@ type result struct {
 	IdlePSSPerConn  int64                `json:"idle_pss_bytes_per_conn,omitempty"`
 	IdleProcsBefore int                  `json:"idle_procs_before,omitempty"`
 	IdleProcsAfter  int                  `json:"idle_procs_after,omitempty"`
+	IdleNotifyVia   string               `json:"idle_notify_via,omitempty"` // SMTP or APPEND
+	IdleNotifyP50Ms float64              `json:"idle_notify_p50_ms,omitempty"`
+	IdleNotifyP99Ms float64              `json:"idle_notify_p99_ms,omitempty"`
+	IdleNotifyMaxMs float64              `json:"idle_notify_max_ms,omitempty"`
+	Steps           string               `json:"steps"`
 	SamplesMs       map[string][]float64 `json:"samples_ms"`
 }
 
@@ -95,8 +111,33 @@ func main() {
 	flag.DurationVar(&o.timeout, "timeout", time.Hour, "give up after this long")
 	flag.StringVar(&o.label, "label", "", "name of the server in the report")
 	flag.BoolVar(&o.expunge, "expunge", true, "end with STORE \\Deleted and EXPUNGE of half the messages (false leaves the mailbox full, to profile it)")
+	steps := flag.String("steps", "fill,ops,idle,expunge", "parts to run, comma separated: fill (APPEND the messages to an empty mailbox), ops (the timed operations), idle (with -idle), expunge; without fill the mailbox must hold what fill appended with the same -fill and -seed")
+	flag.StringVar(&o.notifySMTP, "notify-smtp", "", "deliver the message that the IDLE connections wait for over SMTP to this server (loopback), to -user; else APPEND it")
+	flag.DurationVar(&o.notifyTimeout, "notify-timeout", 2*time.Minute, "longest wait of an IDLE connection for the new message's EXISTS")
+	flag.StringVar(&o.mode, "mode", "bench", "bench, or count: print the messages in the INBOX of -users (or -user) and, with -expect, wait until they are at least that many")
+	users := flag.String("users", "", "count mode: accounts, comma separated, all with -pass")
+	flag.IntVar(&o.expect, "expect", 0, "count mode: wait until the accounts hold this many messages in all")
 	asJSON := flag.Bool("json", false, "print one JSON line instead of a table")
 	flag.Parse()
+	o.steps = map[string]bool{}
+	for _, s := range strings.Split(*steps, ",") {
+		switch s = strings.TrimSpace(s); s {
+		case "fill", "ops", "idle", "expunge":
+			o.steps[s] = true
+		case "":
+		default:
+			fmt.Fprintf(os.Stderr, "imapload: unknown step %q in -steps\n", s)
+			os.Exit(2)
+		}
+	}
+	if !o.expunge {
+		delete(o.steps, "expunge")
+	}
+	for _, u := range strings.Split(*users, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			o.users = append(o.users, u)
+		}
+	}
 	if *pid != 0 {
 		o.pids = append(o.pids, *pid)
 	}
@@ -110,6 +151,17 @@ func main() {
 			os.Exit(2)
 		}
 		o.pids = append(o.pids, p)
+	}
+	if o.mode == "count" {
+		if err := runCount(o); err != nil {
+			fmt.Fprintln(os.Stderr, "imapload:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if o.mode != "bench" {
+		fmt.Fprintln(os.Stderr, "imapload: -mode must be bench or count")
+		os.Exit(2)
 	}
 	r, err := run(o)
 	if err != nil {
@@ -178,24 +230,47 @@ func run(o options) (*result, error) {
 		return nil, err
 	}
 	r := &result{Server: o.label, Messages: o.fill, AvgBytes: int(b.corp.bytes / int64(o.fill)), Reps: o.reps, BodyFetches: o.fetches, SamplesMs: map[string][]float64{}}
+	var names []string
+	for _, s := range []string{"fill", "ops", "idle", "expunge"} {
+		if o.steps[s] {
+			names = append(names, s)
+		}
+	}
+	r.Steps = strings.Join(names, ",")
 
 	n, err := b.status()
 	if err != nil {
 		return nil, err
 	}
-	if n != 0 {
-		return nil, fmt.Errorf("mailbox %s holds %d messages: imapload needs an empty one (a fresh account)", o.mailbox, n)
-	}
-	t0 := time.Now()
-	if r.AppendMode, err = b.fill(); err != nil {
-		return nil, fmt.Errorf("APPEND: %w", err)
-	}
-	r.FillSeconds = time.Since(t0).Seconds()
-	r.FillMsgsPerSec = float64(o.fill) / r.FillSeconds
-	if n, err := b.status(); err != nil {
-		return nil, err
+	if o.steps["fill"] {
+		if n != 0 {
+			return nil, fmt.Errorf("mailbox %s holds %d messages: imapload needs an empty one (a fresh account)", o.mailbox, n)
+		}
+		t0 := time.Now()
+		if r.AppendMode, err = b.fill(); err != nil {
+			return nil, fmt.Errorf("APPEND: %w", err)
+		}
+		r.FillSeconds = time.Since(t0).Seconds()
+		r.FillMsgsPerSec = float64(o.fill) / r.FillSeconds
+		if n, err := b.status(); err != nil {
+			return nil, err
+		} else if n != o.fill {
+			return nil, fmt.Errorf("after appending %d messages the mailbox holds %d", o.fill, n)
+		}
 	} else if n != o.fill {
-		return nil, fmt.Errorf("after appending %d messages the mailbox holds %d", o.fill, n)
+		return nil, fmt.Errorf("mailbox %s holds %d messages, want the %d that -steps fill appends with the same -fill and -seed", o.mailbox, n, o.fill)
+	}
+	if !o.steps["ops"] && (o.steps["idle"] || o.steps["expunge"]) {
+		// Learn the UIDs (and check the mailbox) without timing it.
+		if err := b.selectMailbox(); err != nil {
+			return nil, fmt.Errorf("SELECT: %w", err)
+		}
+		if err := b.fetchAll(); err != nil {
+			return nil, fmt.Errorf("UID FETCH: %w", err)
+		}
+	}
+	if !o.steps["ops"] {
+		r.Reps, r.BodyFetches = 0, 0
 	}
 
 	rng := rand.New(rand.NewPCG(o.seed, 2))
@@ -207,7 +282,7 @@ func run(o options) (*result, error) {
 		r.SamplesMs[name] = append(r.SamplesMs[name], ms(time.Since(t)))
 		return nil
 	}
-	for rep := 0; rep < o.reps; rep++ {
+	for rep := 0; rep < o.reps && o.steps["ops"]; rep++ {
 		if err := sample("select", b.selectMailbox); err != nil {
 			return nil, err
 		}
@@ -229,6 +304,9 @@ func run(o options) (*result, error) {
 		if err := sample("search_text", func() error { return b.search("TEXT "+text, b.corp.textHits) }); err != nil {
 			return nil, err
 		}
+		if err := sample("search_body", func() error { return b.search("BODY "+text, b.corp.textHits) }); err != nil {
+			return nil, err
+		}
 		if err := sample("store_seen", func() error { return b.c.cmd(nil, `UID STORE 1:* +FLAGS.SILENT (\Seen)`) }); err != nil {
 			return nil, err
 		}
@@ -248,22 +326,25 @@ func run(o options) (*result, error) {
 	}
 	med := func(name string) float64 { return median(r.SamplesMs[name]) }
 	r.SelectMs, r.FetchEnvelopeMs, r.FetchBodyMs = med("select"), med("fetch_envelope"), med("fetch_body")
-	r.SearchFromMs, r.SearchTextMs = med("search_from"), med("search_text")
+	r.SearchFromMs, r.SearchTextMs, r.SearchBodyMs = med("search_from"), med("search_text"), med("search_body")
 	r.SearchFromHits, r.SearchTextHits = len(b.corp.fromHits), len(b.corp.textHits)
 	r.StoreSeenMs, r.StoreUnseenMs = med("store_seen"), med("store_unseen")
 
-	if o.idle > 0 {
+	if o.idle > 0 && o.steps["idle"] {
 		if err := b.idleMemory(r, deadline); err != nil {
 			return nil, fmt.Errorf("IDLE: %w", err)
 		}
+		if err := b.removeNew(); err != nil {
+			return nil, fmt.Errorf("after IDLE: %w", err)
+		}
 	}
 
-	if !o.expunge {
+	if !o.steps["expunge"] {
 		b.c.logout()
 		return r, nil
 	}
 	half := len(b.uids) / 2
-	t0 = time.Now()
+	t0 := time.Now()
 	if err := b.c.cmd(nil, `UID STORE %d:%d +FLAGS.SILENT (\Deleted)`, b.uids[0], b.uids[half-1]); err != nil {
 		return nil, fmt.Errorf("STORE \\Deleted: %w", err)
 	}
@@ -649,7 +730,7 @@ func (b *bench) idleMemory(r *result, deadline time.Time) error {
 		r.IdlePSSPerConn = (after.PSS - before.PSS) / int64(o.idle)
 	}
 	r.IdleProcsBefore, r.IdleProcsAfter = before.Procs, after.Procs
-	return nil
+	return b.notify(r, conns)
 }
 
 // openIdle opens one connection and leaves it in IDLE on the mailbox.
@@ -714,6 +795,7 @@ func printTable(r *result) error {
 	fmt.Fprintf(w, "%d x UID FETCH n BODY.PEEK[]\t%.1f ms\t\t\n", r.BodyFetches, r.FetchBodyMs)
 	fmt.Fprintf(w, "UID SEARCH FROM\t%.1f ms\t%d hits\t\n", r.SearchFromMs, r.SearchFromHits)
 	fmt.Fprintf(w, "UID SEARCH TEXT\t%.1f ms\t%d hits\t\n", r.SearchTextMs, r.SearchTextHits)
+	fmt.Fprintf(w, "UID SEARCH BODY\t%.1f ms\t%d hits\t\n", r.SearchBodyMs, r.SearchTextHits)
 	fmt.Fprintf(w, "UID STORE 1:* +FLAGS.SILENT (\\Seen)\t%.1f ms\t\t\n", r.StoreSeenMs)
 	fmt.Fprintf(w, "UID STORE 1:* -FLAGS.SILENT (\\Seen)\t%.1f ms\t\t\n", r.StoreUnseenMs)
 	if r.Expunged > 0 {
@@ -724,6 +806,7 @@ func printTable(r *result) error {
 		if r.IdlePSSPerConn != 0 {
 			fmt.Fprintf(w, "PSS per connection\t%d B\t\t\n", r.IdlePSSPerConn)
 		}
+		fmt.Fprintf(w, "new message (%s) seen in IDLE after, p50 / p99\t%.1f ms\t%.1f ms\t\n", r.IdleNotifyVia, r.IdleNotifyP50Ms, r.IdleNotifyP99Ms)
 	}
 	return w.Flush()
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"runtime"
 	"strings"
@@ -192,5 +193,102 @@ func BenchmarkIdleConnections(b *testing.B) {
 		for _, c := range conns {
 			c.Close()
 		}
+	}
+}
+
+// BenchmarkFetchBodies opens 100 messages picked at random, one UID FETCH BODY.PEEK[] each,
+// as a client reading mail does.
+func BenchmarkFetchBodies(b *testing.B) {
+	_, c := benchMailbox(b, 5000)
+	r := rand.New(rand.NewPCG(1, 2))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for j := 0; j < 100; j++ {
+			c.ok(fmt.Sprintf("UID FETCH %d BODY.PEEK[]", 1+r.IntN(5000)))
+		}
+	}
+}
+
+// BenchmarkSearchBody looks for a word in no message's body: every body is read.
+func BenchmarkSearchBody(b *testing.B) {
+	_, c := benchMailbox(b, 5000)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		u, st := c.do(`UID SEARCH BODY "zentravix"`)
+		if !strings.HasPrefix(st, "OK") || len(u) != 1 || strings.TrimSpace(u[0]) != "* SEARCH" {
+			b.Fatalf("%q %s", u, st)
+		}
+	}
+}
+
+// BenchmarkIdleFanout is the time from one new message in a mailbox to the moment every one
+// of n sessions in IDLE on it has read its "* n EXISTS".
+func BenchmarkIdleFanout(b *testing.B) {
+	var lim syscall.Rlimit
+	syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim)
+	if lim.Cur < 4096 {
+		lim.Cur = min(lim.Max, 8192)
+		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
+	}
+	for _, n := range []int{100, 1000} {
+		b.Run(fmt.Sprintf("conns=%d", n), func(b *testing.B) {
+			e, _ := benchMailbox(b, 1000)
+			ctx := context.Background()
+			inbox, err := e.store.Mailbox(ctx, e.accounts["mario@x.test"], "INBOX")
+			if err != nil {
+				b.Fatal(err)
+			}
+			seen := make(chan struct{}, n)
+			conns := make([]net.Conn, 0, n)
+			defer func() {
+				for _, c := range conns {
+					c.Close()
+				}
+			}()
+			for j := 0; j < n; j++ {
+				c, err := net.Dial("tcp", e.addr)
+				if err != nil {
+					b.Fatal(err)
+				}
+				conns = append(conns, c)
+				r := bufio.NewReader(c)
+				r.ReadString('\n')
+				fmt.Fprintf(c, "a LOGIN mario@x.test %s\r\nb SELECT INBOX\r\nc IDLE\r\n", pass)
+				for {
+					l, err := r.ReadString('\n')
+					if err != nil {
+						b.Fatal(err)
+					}
+					if strings.HasPrefix(l, "+ ") {
+						break
+					}
+				}
+				go func() {
+					for {
+						l, err := r.ReadString('\n')
+						if err != nil {
+							return
+						}
+						if strings.HasSuffix(l, " EXISTS\r\n") {
+							seen <- struct{}{}
+						}
+					}
+				}()
+			}
+			raw := []byte("From: <s@example.org>\r\nTo: mario@x.test\r\nSubject: new\r\n\r\nnew mail\r\n")
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := e.store.Append(ctx, e.accounts["mario@x.test"], inbox.ID, raw, 0, nil, time.Now()); err != nil {
+					b.Fatal(err)
+				}
+				for k := 0; k < n; k++ {
+					select {
+					case <-seen:
+					case <-time.After(30 * time.Second):
+						b.Fatalf("%d of %d sessions saw the new message", k, n)
+					}
+				}
+			}
+		})
 	}
 }
