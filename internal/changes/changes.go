@@ -10,6 +10,7 @@ package changes
 
 import (
 	"sync"
+	"sync/atomic"
 )
 
 // Change says that something in an account changed. MailboxID is 0 when the mailbox list itself
@@ -27,6 +28,8 @@ type Forwarder interface {
 
 // Bus fans changes out to subscribers. The zero value is not usable; call New.
 type Bus struct {
+	// gen counts the changes delivered; it moves before subscribers are woken (Gen).
+	gen       atomic.Uint64
 	mu        sync.Mutex
 	subs      map[int64]map[*Sub]struct{}
 	forwarder Forwarder
@@ -111,6 +114,7 @@ func (b *Bus) Publish(cs ...Change) {
 func (b *Bus) deliver(cs []Change) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.gen.Add(uint64(len(cs)))
 	for _, c := range cs {
 		for s := range b.subs[c.AccountID] {
 			s.mu.Lock()
@@ -127,6 +131,11 @@ func (b *Bus) deliver(cs []Change) {
 		}
 	}
 }
+
+// Gen returns the number of changes delivered so far. It moves before the subscribers of a
+// change are woken, so a reader that runs after seeing Gen() ≥ g sees every change committed
+// before the g-th was delivered.
+func (b *Bus) Gen() uint64 { return b.gen.Load() }
 
 // Subscribers returns the number of live subscriptions (for metrics).
 func (b *Bus) Subscribers() int {

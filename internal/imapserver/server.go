@@ -78,6 +78,7 @@ type Server struct {
 	log      *slog.Logger
 
 	conns connset.Set
+	feed  feed // changes read once for all the sessions of a mailbox
 
 	// Buffers for sessions that are doing something; waiting sessions hold none.
 	readers, writers sync.Pool

@@ -84,7 +84,8 @@ func (s *session) updates(ctx context.Context, allowExpunge bool) error {
 func (s *session) poll(ctx context.Context) error {
 	v := s.sel
 	{
-		changed, vanished, err := s.srv.store.ChangedSince(ctx, v.mb.ID, v.modseq)
+		gen := s.srv.store.Bus().Gen() // read after the wake-up: see the changes that caused it
+		changed, vanished, err := s.srv.feed.since(ctx, s.srv.store, v.mb.ID, v.modseq, gen)
 		if err != nil {
 			return err
 		}
