@@ -44,6 +44,8 @@ type client struct {
 	policy   string // the TLS policy that applied (Attempt.Policy)
 	result   string // what the certificate check found (Attempt.TLSResult)
 	verified bool   // the certificate was verified (DANE or PKIX for the host name)
+	p        connPolicy
+	born     time.Time
 }
 
 // connPolicy is what a connection to one receiving server must satisfy.
@@ -87,7 +89,7 @@ func dial(ctx context.Context, addr, ehlo string, p connPolicy, tlsConf *tls.Con
 	if err != nil {
 		return nil, err
 	}
-	c := &client{conn: conn, tp: textproto.NewConn(conn), host: p.name, policy: p.policy}
+	c := &client{conn: conn, tp: textproto.NewConn(conn), host: p.name, policy: p.policy, p: p, born: time.Now()}
 	conn.SetDeadline(time.Now().Add(5 * time.Minute))
 	if _, err := c.read(220); err != nil {
 		conn.Close()
@@ -291,6 +293,7 @@ func (c *client) send(from string, rcpts []string, body io.Reader, size int64, u
 }
 
 func (c *client) close() {
+	c.conn.SetDeadline(time.Now().Add(5 * time.Second))
 	c.cmd(221, "QUIT")
 	c.conn.Close()
 }

@@ -96,6 +96,9 @@ type Runner struct {
 	notify Notifier
 	log    *slog.Logger
 	kick   chan struct{}
+
+	idleMu sync.Mutex
+	idle   map[connKey]*idleConn // connections kept for the next round (conncache.go)
 }
 
 // New returns a runner.
@@ -130,7 +133,7 @@ func New(cfg Config, q *queue.Queue, res Resolver, n Notifier) *Runner {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Runner{cfg: cfg, q: q, res: res, notify: n, log: cfg.Logger, kick: make(chan struct{}, 1)}
+	return &Runner{cfg: cfg, q: q, res: res, notify: n, log: cfg.Logger, kick: make(chan struct{}, 1), idle: map[connKey]*idleConn{}}
 }
 
 // Kick makes the runner look at the queue now (after an enqueue).
@@ -145,8 +148,11 @@ func (r *Runner) Kick() {
 func (r *Runner) Run(ctx context.Context) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
+	defer r.CloseIdle(true)
 	for {
-		if n := r.RunOnce(ctx); n > 0 {
+		n := r.RunOnce(ctx)
+		r.CloseIdle(false)
+		if n > 0 {
 			continue // there may be more due
 		}
 		select {
@@ -171,6 +177,8 @@ func (r *Runner) RunOnce(ctx context.Context) int {
 	for _, it := range items {
 		byDomain[it.Domain] = append(byDomain[it.Domain], it)
 	}
+	st := r.newSettler(ctx)
+	defer st.close()
 	sem := make(chan struct{}, r.cfg.Workers)
 	var wg sync.WaitGroup
 	for domain, its := range byDomain {
@@ -179,7 +187,7 @@ func (r *Runner) RunOnce(ctx context.Context) int {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			r.deliverDomain(ctx, domain, its)
+			r.deliverDomain(ctx, st, domain, its)
 		}()
 	}
 	wg.Wait()
@@ -299,11 +307,11 @@ type outcome struct {
 // deliverDomain delivers a domain's entries over one connection when it can: one transaction
 // per message, with all its recipients at that domain. REQUIRETLS messages and messages that
 // waive the TLS policy go over their own connections.
-func (r *Runner) deliverDomain(ctx context.Context, domain string, items []queue.Item) {
+func (r *Runner) deliverDomain(ctx context.Context, st *settler, domain string, items []queue.Item) {
 	targets, fail := r.targets(ctx, domain)
 	if fail != nil {
 		for _, it := range items {
-			r.settle(ctx, it, fail, outcome{policy: "none"})
+			st.settle(it, fail, outcome{policy: "none"})
 		}
 		return
 	}
@@ -327,7 +335,7 @@ func (r *Runner) deliverDomain(ctx context.Context, domain string, items []queue
 	}
 	for _, m := range []tlsMode{tlsNormal, tlsRequired, tlsRelaxed} {
 		if len(byMode[m]) > 0 {
-			r.deliverVia(ctx, targets, m, byMode[m])
+			r.deliverVia(ctx, st, domain, targets, m, byMode[m])
 		}
 	}
 }
@@ -346,8 +354,9 @@ func (r *Runner) tlsWaived(ctx context.Context, it queue.Item) bool {
 }
 
 // deliverVia connects to the first target that takes a connection under the policy and the
-// messages' TLS mode, and sends every message over it.
-func (r *Runner) deliverVia(ctx context.Context, targets []target, mode tlsMode, items []queue.Item) {
+// messages' TLS mode — or takes up the idle connection of the previous round to the same
+// destination — and sends every message over it.
+func (r *Runner) deliverVia(ctx context.Context, st *settler, domain string, targets []target, mode tlsMode, items []queue.Item) {
 	type msgKey struct {
 		blob int64
 		from string
@@ -361,21 +370,16 @@ func (r *Runner) deliverVia(ctx context.Context, targets []target, mode tlsMode,
 		}
 		groups[k] = append(groups[k], it)
 	}
-	var c *client
 	var last, lastOther *Reply // lastOther: the last failure that was not a policy refusal
 	var lastOut, lastOtherOut outcome
 	refused, tried := 0, 0
+	key := connKey{domain, mode}
+	c := r.takeIdle(key, targets)
 	for _, t := range targets {
-		p := t.conn
-		switch mode {
-		case tlsRequired:
-			p.requireTLS = true
-		case tlsRelaxed:
-			if t.skip != nil || p.enforce {
-				p.note = addNote(p.note, "policy not enforced: TLS-Required: No")
-			}
-			p.enforce = false
+		if c != nil {
+			break
 		}
+		p := t.conn.forMode(mode, t.skip != nil)
 		if t.skip != nil && mode != tlsRelaxed {
 			last, lastOut = t.skip, outcome{host: p.name, policy: p.policy, result: "failed: " + t.skip.Text}
 			refused++
@@ -422,11 +426,18 @@ func (r *Runner) deliverVia(ctx context.Context, targets []target, mode tlsMode,
 			last, lastOut = lastOther, lastOtherOut
 		}
 		for _, it := range items {
-			r.settle(ctx, it, last, lastOut)
+			st.settle(it, last, lastOut)
 		}
 		return
 	}
-	defer c.close()
+	reuse := true
+	defer func() {
+		if reuse {
+			r.putIdle(key, c)
+		} else {
+			c.close()
+		}
+	}()
 	out := outcome{host: c.conn.RemoteAddr().String(), tls: c.tls, policy: c.policy, result: c.result}
 	if mode == tlsRequired {
 		out.policy = "requiretls+" + c.policy
@@ -440,7 +451,7 @@ func (r *Runner) deliverVia(ctx context.Context, targets []target, mode tlsMode,
 		body, err := r.q.Open(ctx, its[0])
 		if err != nil {
 			for _, it := range its {
-				r.settle(ctx, it, asReply(fmt.Errorf("message body: %w", err)), out)
+				st.settle(it, asReply(fmt.Errorf("message body: %w", err)), out)
 			}
 			continue
 		}
@@ -456,10 +467,11 @@ func (r *Runner) deliverVia(ctx context.Context, targets []target, mode tlsMode,
 			case errs[i] != nil:
 				rep = asReply(errs[i])
 			}
-			r.settle(ctx, it, rep, out)
+			st.settle(it, rep, out)
 		}
 		if err != nil {
-			return // the connection is in an unknown state
+			reuse = false // the connection is in an unknown state
+			return
 		}
 	}
 }
@@ -473,44 +485,4 @@ func needsUTF8(from string, rcpts []string) bool {
 		}
 	}
 	return false
-}
-
-// settle records the outcome of an attempt for one entry: delivered (rep nil), failed for
-// good (5xx, or retried too long) with a DSN, or deferred (with a delay warning once).
-func (r *Runner) settle(ctx context.Context, it queue.Item, rep *Reply, o outcome) {
-	now := r.cfg.Now()
-	host := o.host
-	a := queue.Attempt{At: now.UnixMilli(), Host: host, TLS: o.tls, Policy: o.policy, TLSResult: o.result, Code: 250, Response: "delivered"}
-	if rep != nil {
-		a.Code, a.Response = rep.Code, rep.Error()
-	}
-	if err := r.q.RecordAttempt(ctx, it.ID, a); err != nil {
-		r.log.Warn("outbound: record attempt", "id", it.ID, "err", err)
-	}
-	switch {
-	case rep == nil:
-		r.log.Info("outbound: delivered", "id", it.ID, "to", it.To, "host", host, "tls", o.tls, "policy", o.policy, "tls_result", o.result)
-		r.finish(ctx, it, "delivered", "250 delivered to "+host)
-	case !rep.Temporary() || now.Sub(it.CreatedAt) >= r.cfg.GiveUp:
-		r.log.Info("outbound: failed", "id", it.ID, "to", it.To, "reply", rep.Error())
-		r.finish(ctx, it, "failed", rep.Error())
-		r.sendDSN(ctx, it, rep, host, false)
-	default:
-		warned := it.DelayWarned
-		if !warned && r.cfg.DelayWarning > 0 && now.Sub(it.CreatedAt) >= r.cfg.DelayWarning {
-			r.sendDSN(ctx, it, rep, host, true)
-			warned = true
-		}
-		wait := r.cfg.Retry[min(it.Attempts, len(r.cfg.Retry)-1)]
-		r.log.Info("outbound: deferred", "id", it.ID, "to", it.To, "reply", rep.Error(), "retry_in", wait)
-		if err := r.q.Defer(ctx, it, now.Add(wait), rep.Error(), warned); err != nil {
-			r.log.Error("outbound: defer", "id", it.ID, "err", err)
-		}
-	}
-}
-
-func (r *Runner) finish(ctx context.Context, it queue.Item, status, response string) {
-	if err := r.q.Finish(ctx, it.ID, status, response); err != nil {
-		r.log.Error("outbound: finish", "id", it.ID, "status", status, "err", err)
-	}
 }

@@ -36,6 +36,39 @@ type receiver struct {
 	tls      int
 	reqTLS   int // transactions with MAIL FROM ... REQUIRETLS
 	addr     string
+	ln       *trackingListener
+}
+
+// trackingListener counts the connections it accepts and can cut them.
+type trackingListener struct {
+	net.Listener
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func (l *trackingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.mu.Lock()
+		l.conns = append(l.conns, c)
+		l.mu.Unlock()
+	}
+	return c, err
+}
+
+func (l *trackingListener) accepted() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.conns)
+}
+
+// cut closes every accepted connection, as a server that drops idle clients does.
+func (l *trackingListener) cut() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, c := range l.conns {
+		c.Close()
+	}
 }
 
 func (rc *receiver) NewSession(c *smtp.Conn) (smtp.Session, error) {
@@ -110,7 +143,8 @@ func startReceiverTLS(t *testing.T, tc *tls.Config, requireTLS bool) *receiver {
 		t.Fatal(err)
 	}
 	rc.addr = ln.Addr().String()
-	go srv.Serve(ln)
+	rc.ln = &trackingListener{Listener: ln}
+	go srv.Serve(rc.ln)
 	t.Cleanup(func() { srv.Close() })
 	return rc
 }
@@ -349,4 +383,45 @@ func TestMXAndControl(t *testing.T) {
 	if err := f.q.Hold(ctx, id, ""); !errors.Is(err, queue.ErrNotFound) {
 		t.Fatalf("hold of a deleted entry: %v", err)
 	}
+}
+
+// A connection that delivered a round is kept for the next round to the same destination
+// (after RSET); one the server dropped meanwhile is replaced; CloseIdle ends them with QUIT.
+// Outcomes of a round are recorded before RunOnce returns.
+func TestConnectionReuse(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		rc := startReceiver(t)
+		f := setup(t, d, nil, map[string]string{"remote.test": rc.addr}, 0)
+		send := func(to string) {
+			t.Helper()
+			if err := f.q.Enqueue(ctx, "anna@posta.test", []string{to}, []byte(strings.Replace(msg, "bob@", to, 1)), 0); err != nil {
+				t.Fatal(err)
+			}
+			if n := f.r.RunOnce(ctx); n != 1 {
+				t.Fatalf("%s: handled %d, want 1", to, n)
+			}
+			if n := f.count(t, `SELECT COUNT(*) FROM queue_log WHERE rcpt_to = '`+to+`' AND status = 'delivered'`); n != 1 {
+				t.Fatalf("%s: not recorded as delivered when RunOnce returned", to)
+			}
+		}
+		send("a@remote.test")
+		send("b@remote.test")
+		if n := rc.ln.accepted(); n != 1 {
+			t.Errorf("two rounds took %d connections, want 1", n)
+		}
+		rc.ln.cut()
+		send("c@remote.test")
+		if n := rc.ln.accepted(); n != 2 {
+			t.Errorf("after the server dropped the connection: %d connections, want 2", n)
+		}
+		f.r.CloseIdle(true)
+		send("d@remote.test")
+		f.r.CloseIdle(true)
+		rc.mu.Lock()
+		defer rc.mu.Unlock()
+		if n := rc.ln.accepted(); n != 3 || rc.txs != 4 || rc.tls != 4 || len(rc.got) != 4 {
+			t.Errorf("%d connections, %d transactions (%d over TLS), %d recipients; want 3, 4, 4, 4", n, rc.txs, rc.tls, len(rc.got))
+		}
+	})
 }

@@ -129,30 +129,80 @@ func (q *Queue) Defer(ctx context.Context, it Item, next time.Time, response str
 // Finish takes an entry out of the queue with its final status ("delivered", "failed" or
 // "deleted"): the log keeps the outcome, the body's reference is released.
 func (q *Queue) Finish(ctx context.Context, id int64, status, response string) error {
-	err := q.db.WriteTx(ctx, func(tx *db.Tx) error {
-		var blobID int64
-		err := tx.QueryRowContext(ctx, `SELECT blob_id FROM queue WHERE id = ?`, id).Scan(&blobID)
-		if errors.Is(err, sql.ErrNoRows) {
-			return ErrNotFound
-		}
-		if err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO queue_log (queue_id, mail_from, rcpt_to, message_id, account_id, status, attempts, response, created_at, finished_at)
-			SELECT id, mail_from, rcpt_to, message_id, account_id, ?, attempts + CASE WHEN ? = 'deleted' THEN 0 ELSE 1 END, ?, created_at, ? FROM queue WHERE id = ?`,
-			status, status, truncate(response, 1000), time.Now().UnixMilli(), id); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM queue WHERE id = ?`, id); err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `UPDATE blobs SET refs = refs - 1 WHERE id = ?`, blobID)
-		return err
-	})
+	err := q.db.WriteTx(ctx, func(tx *db.Tx) error { return finishTx(ctx, tx, id, status, response) })
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return fmt.Errorf("queue: finish %d: %w", id, err)
 	}
 	return err
+}
+
+func finishTx(ctx context.Context, tx *db.Tx, id int64, status, response string) error {
+	var blobID int64
+	err := tx.QueryRowContext(ctx, `SELECT blob_id FROM queue WHERE id = ?`, id).Scan(&blobID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO queue_log (queue_id, mail_from, rcpt_to, message_id, account_id, status, attempts, response, created_at, finished_at)
+		SELECT id, mail_from, rcpt_to, message_id, account_id, ?, attempts + CASE WHEN ? = 'deleted' THEN 0 ELSE 1 END, ?, created_at, ? FROM queue WHERE id = ?`,
+		status, status, truncate(response, 1000), time.Now().UnixMilli(), id); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM queue WHERE id = ?`, id); err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE blobs SET refs = refs - 1 WHERE id = ?`, blobID)
+	return err
+}
+
+// Outcome is the result of one attempt for a claimed entry, as Settle records it.
+type Outcome struct {
+	ID      int64
+	Attempt Attempt
+	// Status is "delivered" or "failed" (the entry leaves the queue for the log) or "deferred"
+	// (it waits until Next).
+	Status      string
+	Response    string
+	Next        time.Time // deferred: when to try again
+	DelayWarned bool      // deferred: the sender has been told of the delay
+}
+
+// Settle records the outcomes of many attempts in one transaction (one commit, one fsync):
+// each attempt is logged and its entry finished or deferred. An entry that left the queue
+// meanwhile (deleted by an operator) is skipped.
+func (q *Queue) Settle(ctx context.Context, outs []Outcome) error {
+	if len(outs) == 0 {
+		return nil
+	}
+	err := q.db.WriteTx(ctx, func(tx *db.Tx) error {
+		for _, o := range outs {
+			a := o.Attempt
+			if _, err := tx.ExecContext(ctx, `INSERT INTO queue_attempts (queue_id, at, host, tls, policy, tls_result, code, response) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+				o.ID, a.At, a.Host, a.TLS, a.Policy, truncate(a.TLSResult, 500), a.Code, truncate(a.Response, 1000)); err != nil {
+				return err
+			}
+			switch o.Status {
+			case "delivered", "failed":
+				if err := finishTx(ctx, tx, o.ID, o.Status, o.Response); err != nil && !errors.Is(err, ErrNotFound) {
+					return err
+				}
+			case "deferred":
+				if _, err := tx.ExecContext(ctx, `UPDATE queue SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?, locked_until = 0, delay_warned = ? WHERE id = ?`,
+					o.Next.UnixMilli(), truncate(o.Response, 1000), o.DelayWarned, o.ID); err != nil {
+					return err
+				}
+			default:
+				return fmt.Errorf("entry %d: unknown outcome %q", o.ID, o.Status)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("queue: settle %d outcomes: %w", len(outs), err)
+	}
+	return nil
 }
 
 // Hold stops delivery attempts of an entry until Release.
