@@ -50,16 +50,36 @@ func samePolicy(a, b connPolicy) bool {
 	})
 }
 
-// takeIdle returns the idle connection to the destination when one of the targets would be
-// connected to under the same policy now and it still answers; nil otherwise.
+// takeIdle returns an idle connection to the destination, the most recently used first,
+// when one of the targets would be connected to under the same policy now and it still
+// answers; nil otherwise.
 func (r *Runner) takeIdle(key connKey, targets []target) *client {
-	r.idleMu.Lock()
-	ic := r.idle[key]
-	delete(r.idle, key)
-	r.idleMu.Unlock()
-	if ic == nil {
-		return nil
+	for {
+		r.idleMu.Lock()
+		list := r.idle[key]
+		var ic *idleConn
+		if len(list) > 0 {
+			ic = list[len(list)-1]
+			list = list[:len(list)-1]
+			if len(list) == 0 {
+				delete(r.idle, key)
+			} else {
+				r.idle[key] = list
+			}
+		}
+		r.idleMu.Unlock()
+		if ic == nil {
+			return nil
+		}
+		if c := ic.revive(key, targets); c != nil {
+			return c
+		}
 	}
+}
+
+// revive checks an idle connection before a new round: same policy, not too old, and the
+// server still answers RSET.
+func (ic *idleConn) revive(key connKey, targets []target) *client {
 	c := ic.c
 	ok := false
 	for _, t := range targets {
@@ -81,18 +101,24 @@ func (r *Runner) takeIdle(key connKey, targets []target) *client {
 	return c
 }
 
-// putIdle keeps a connection for the next round to the destination.
+// putIdle keeps a connection for the next round to the destination (up to PerDomain of
+// them).
 func (r *Runner) putIdle(key connKey, c *client) {
 	if time.Since(c.born) > maxConnAge {
 		c.close()
 		return
 	}
+	var extra *client
 	r.idleMu.Lock()
-	old := r.idle[key]
-	r.idle[key] = &idleConn{c: c, since: time.Now()}
+	list := append(r.idle[key], &idleConn{c: c, since: time.Now()})
+	if len(list) > r.cfg.PerDomain {
+		extra = list[0].c
+		list = list[1:]
+	}
+	r.idle[key] = list
 	r.idleMu.Unlock()
-	if old != nil {
-		old.c.close()
+	if extra != nil {
+		extra.close()
 	}
 }
 
@@ -102,10 +128,19 @@ func (r *Runner) putIdle(key connKey, c *client) {
 func (r *Runner) CloseIdle(all bool) {
 	var stale []*client
 	r.idleMu.Lock()
-	for k, ic := range r.idle {
-		if all || time.Since(ic.since) > idleConnTime {
-			stale = append(stale, ic.c)
+	for k, list := range r.idle {
+		keep := list[:0]
+		for _, ic := range list {
+			if all || time.Since(ic.since) > idleConnTime {
+				stale = append(stale, ic.c)
+			} else {
+				keep = append(keep, ic)
+			}
+		}
+		if len(keep) == 0 {
 			delete(r.idle, k)
+		} else {
+			r.idle[k] = keep
 		}
 	}
 	r.idleMu.Unlock()

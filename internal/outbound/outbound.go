@@ -59,8 +59,11 @@ type Notifier interface {
 // Config configures delivery.
 type Config struct {
 	Hostname string // EHLO name and the DSN's reporting MTA
-	Workers  int    // destinations served at once (default 8)
-	Port     int    // SMTP port of receiving servers (default 25)
+	Workers  int    // destinations served at once (default 16)
+	// PerDomain is how many connections a destination gets at once when many of its
+	// messages are waiting, one for every 10 messages (default 4).
+	PerDomain int
+	Port      int // SMTP port of receiving servers (default 25)
 	// Routes send a domain's mail to a fixed host:port instead of its MX ("*" for every
 	// domain: a smarthost).
 	Routes map[string]string
@@ -98,13 +101,16 @@ type Runner struct {
 	kick   chan struct{}
 
 	idleMu sync.Mutex
-	idle   map[connKey]*idleConn // connections kept for the next round (conncache.go)
+	idle   map[connKey][]*idleConn // connections kept for the next round (conncache.go)
 }
 
 // New returns a runner.
 func New(cfg Config, q *queue.Queue, res Resolver, n Notifier) *Runner {
 	if cfg.Workers <= 0 {
-		cfg.Workers = 8
+		cfg.Workers = 16
+	}
+	if cfg.PerDomain <= 0 {
+		cfg.PerDomain = 4
 	}
 	if cfg.Port == 0 {
 		cfg.Port = 25
@@ -133,7 +139,7 @@ func New(cfg Config, q *queue.Queue, res Resolver, n Notifier) *Runner {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Runner{cfg: cfg, q: q, res: res, notify: n, log: cfg.Logger, kick: make(chan struct{}, 1), idle: map[connKey]*idleConn{}}
+	return &Runner{cfg: cfg, q: q, res: res, notify: n, log: cfg.Logger, kick: make(chan struct{}, 1), idle: map[connKey][]*idleConn{}}
 }
 
 // Kick makes the runner look at the queue now (after an enqueue).
@@ -353,23 +359,61 @@ func (r *Runner) tlsWaived(ctx context.Context, it queue.Item) bool {
 	return strings.EqualFold(strings.TrimSpace(h.Get("TLS-Required")), "No")
 }
 
-// deliverVia connects to the first target that takes a connection under the policy and the
-// messages' TLS mode — or takes up the idle connection of the previous round to the same
-// destination — and sends every message over it.
+// deliverVia delivers a destination's messages of one TLS mode, over several connections
+// when many are waiting.
 func (r *Runner) deliverVia(ctx context.Context, st *settler, domain string, targets []target, mode tlsMode, items []queue.Item) {
 	type msgKey struct {
 		blob int64
 		from string
 	}
-	groups := map[msgKey][]queue.Item{}
-	var order []msgKey
+	index := map[msgKey]int{}
+	var groups []msgGroup
 	for _, it := range items {
 		k := msgKey{it.BlobID, it.From}
-		if _, ok := groups[k]; !ok {
-			order = append(order, k)
+		i, ok := index[k]
+		if !ok {
+			i = len(groups)
+			index[k] = i
+			groups = append(groups, msgGroup{from: it.From})
 		}
-		groups[k] = append(groups[k], it)
+		groups[i].items = append(groups[i].items, it)
 	}
+	// Up to PerDomain connections, one for every msgsPerConn messages; a message's
+	// recipients stay together.
+	n := min(r.cfg.PerDomain, (len(groups)+msgsPerConn-1)/msgsPerConn)
+	if n <= 1 {
+		r.deliverConn(ctx, st, domain, targets, mode, groups)
+		return
+	}
+	parts := make([][]msgGroup, n)
+	for i, g := range groups {
+		parts[i%n] = append(parts[i%n], g)
+	}
+	var wg sync.WaitGroup
+	for _, part := range parts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.deliverConn(ctx, st, domain, targets, mode, part)
+		}()
+	}
+	wg.Wait()
+}
+
+// msgsPerConn is how many messages waiting for a destination call for one more connection
+// to it (up to Config.PerDomain).
+const msgsPerConn = 10
+
+// msgGroup is one message and its recipients at a destination: one transaction.
+type msgGroup struct {
+	from  string
+	items []queue.Item
+}
+
+// deliverConn sends messages over one connection: the idle one kept from a previous round
+// to the destination, else a new one to the first target that takes it under the policy
+// and the messages' TLS mode.
+func (r *Runner) deliverConn(ctx context.Context, st *settler, domain string, targets []target, mode tlsMode, groups []msgGroup) {
 	var last, lastOther *Reply // lastOther: the last failure that was not a policy refusal
 	var lastOut, lastOtherOut outcome
 	refused, tried := 0, 0
@@ -425,8 +469,10 @@ func (r *Runner) deliverVia(ctx context.Context, st *settler, domain string, tar
 			// A server that could not be reached may yet take it: try again later.
 			last, lastOut = lastOther, lastOtherOut
 		}
-		for _, it := range items {
-			st.settle(it, last, lastOut)
+		for _, g := range groups {
+			for _, it := range g.items {
+				st.settle(it, last, lastOut)
+			}
 		}
 		return
 	}
@@ -442,8 +488,8 @@ func (r *Runner) deliverVia(ctx context.Context, st *settler, domain string, tar
 	if mode == tlsRequired {
 		out.policy = "requiretls+" + c.policy
 	}
-	for _, k := range order {
-		its := groups[k]
+	for gi, g := range groups {
+		its := g.items
 		rcpts := make([]string, len(its))
 		for i, it := range its {
 			rcpts[i] = it.To
@@ -457,7 +503,7 @@ func (r *Runner) deliverVia(ctx context.Context, st *settler, domain string, tar
 		}
 		size, _ := body.Seek(0, 2)
 		body.Seek(0, 0)
-		errs, err := c.send(k.from, rcpts, body, size, needsUTF8(k.from, rcpts), mode == tlsRequired)
+		errs, err := c.send(g.from, rcpts, body, size, needsUTF8(g.from, rcpts), mode == tlsRequired)
 		body.Close()
 		for i, it := range its {
 			var rep *Reply
@@ -469,10 +515,19 @@ func (r *Runner) deliverVia(ctx context.Context, st *settler, domain string, tar
 			}
 			st.settle(it, rep, out)
 		}
-		if err != nil {
-			reuse = false // the connection is in an unknown state
-			return
+		var rep *Reply
+		if err == nil || errors.As(err, &rep) && rep.Code != 421 {
+			continue // the server answered: the session goes on
 		}
+		// The connection broke (or the server is closing it): the messages not sent yet
+		// wait for the next attempt, with the reason recorded.
+		reuse = false
+		for _, g := range groups[gi+1:] {
+			for _, it := range g.items {
+				st.settle(it, asReply(fmt.Errorf("connection to %s lost before this message: %w", out.host, err)), out)
+			}
+		}
+		return
 	}
 }
 

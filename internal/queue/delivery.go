@@ -71,17 +71,49 @@ func (q *Queue) Claim(ctx context.Context, now time.Time, limit int, lease time.
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		for i := range items {
-			if err := tx.QueryRowContext(ctx, `SELECT key FROM blobs WHERE id = ?`, items[i].BlobID).Scan(&items[i].BlobKey); err != nil {
-				return err
-			}
-		}
-		return nil
+		return blobKeys(ctx, tx, items)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("queue: claim: %w", err)
 	}
 	return items, nil
+}
+
+// blobKeys fills in the blob keys of claimed items with one query.
+func blobKeys(ctx context.Context, tx *db.Tx, items []Item) error {
+	if len(items) == 0 {
+		return nil
+	}
+	keys := map[int64]string{}
+	var args []any
+	for _, it := range items {
+		if _, ok := keys[it.BlobID]; !ok {
+			keys[it.BlobID] = ""
+			args = append(args, it.BlobID)
+		}
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT id, key FROM blobs WHERE id IN (?`+strings.Repeat(", ?", len(args)-1)+`)`, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var key string
+		if err := rows.Scan(&id, &key); err != nil {
+			return err
+		}
+		keys[id] = key
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for i := range items {
+		if items[i].BlobKey = keys[items[i].BlobID]; items[i].BlobKey == "" {
+			return fmt.Errorf("entry %d: blob %d missing", items[i].ID, items[i].BlobID)
+		}
+	}
+	return nil
 }
 
 // Open opens the body of a claimed entry.
@@ -169,38 +201,86 @@ type Outcome struct {
 	DelayWarned bool      // deferred: the sender has been told of the delay
 }
 
-// Settle records the outcomes of many attempts in one transaction (one commit, one fsync):
-// each attempt is logged and its entry finished or deferred. An entry that left the queue
-// meanwhile (deleted by an operator) is skipped.
+// Settle records the outcomes of many attempts in one transaction (one commit, one fsync)
+// with a few statements per batch, not per entry: each attempt is logged and its entry
+// finished or deferred. An entry that left the queue meanwhile (deleted by an operator) is
+// skipped.
 func (q *Queue) Settle(ctx context.Context, outs []Outcome) error {
+	for _, o := range outs {
+		if o.Status != "delivered" && o.Status != "failed" && o.Status != "deferred" {
+			return fmt.Errorf("queue: settle: entry %d: unknown outcome %q", o.ID, o.Status)
+		}
+	}
 	if len(outs) == 0 {
 		return nil
 	}
 	err := q.db.WriteTx(ctx, func(tx *db.Tx) error {
-		for _, o := range outs {
-			a := o.Attempt
-			if _, err := tx.ExecContext(ctx, `INSERT INTO queue_attempts (queue_id, at, host, tls, policy, tls_result, code, response) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-				o.ID, a.At, a.Host, a.TLS, a.Policy, truncate(a.TLSResult, 500), a.Code, truncate(a.Response, 1000)); err != nil {
+		for len(outs) > 0 {
+			n := min(len(outs), settleChunk)
+			if err := settleChunkTx(ctx, tx, outs[:n]); err != nil {
 				return err
 			}
-			switch o.Status {
-			case "delivered", "failed":
-				if err := finishTx(ctx, tx, o.ID, o.Status, o.Response); err != nil && !errors.Is(err, ErrNotFound) {
-					return err
-				}
-			case "deferred":
-				if _, err := tx.ExecContext(ctx, `UPDATE queue SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?, locked_until = 0, delay_warned = ? WHERE id = ?`,
-					o.Next.UnixMilli(), truncate(o.Response, 1000), o.DelayWarned, o.ID); err != nil {
-					return err
-				}
-			default:
-				return fmt.Errorf("entry %d: unknown outcome %q", o.ID, o.Status)
-			}
+			outs = outs[n:]
 		}
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("queue: settle %d outcomes: %w", len(outs), err)
+		return fmt.Errorf("queue: settle: %w", err)
+	}
+	return nil
+}
+
+// settleChunk bounds the entries of one statement (8 parameters each for the attempts).
+const settleChunk = 500
+
+func settleChunkTx(ctx context.Context, tx *db.Tx, outs []Outcome) error {
+	var rows strings.Builder
+	args := make([]any, 0, 8*len(outs))
+	for i, o := range outs {
+		if i > 0 {
+			rows.WriteString(", ")
+		}
+		rows.WriteString("(?, ?, ?, ?, ?, ?, ?, ?)")
+		a := o.Attempt
+		args = append(args, o.ID, a.At, a.Host, a.TLS, a.Policy, truncate(a.TLSResult, 500), a.Code, truncate(a.Response, 1000))
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO queue_attempts (queue_id, at, host, tls, policy, tls_result, code, response) VALUES `+rows.String(), args...); err != nil {
+		return fmt.Errorf("attempts: %w", err)
+	}
+	rows.Reset()
+	var finished []any // (id, status, response) triples
+	var ids []any
+	for _, o := range outs {
+		if o.Status == "deferred" {
+			if _, err := tx.ExecContext(ctx, `UPDATE queue SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?, locked_until = 0, delay_warned = ? WHERE id = ?`,
+				o.Next.UnixMilli(), truncate(o.Response, 1000), o.DelayWarned, o.ID); err != nil {
+				return fmt.Errorf("defer %d: %w", o.ID, err)
+			}
+			continue
+		}
+		if len(ids) > 0 {
+			rows.WriteString(", ")
+		}
+		rows.WriteString("(CAST(? AS BIGINT), ?, ?)")
+		finished = append(finished, o.ID, o.Status, truncate(o.Response, 1000))
+		ids = append(ids, o.ID)
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	in := "(?" + strings.Repeat(", ?", len(ids)-1) + ")"
+	// The columns of a VALUES list are column1, column2, ... on both engines.
+	if _, err := tx.ExecContext(ctx, `INSERT INTO queue_log (queue_id, mail_from, rcpt_to, message_id, account_id, status, attempts, response, created_at, finished_at)
+		SELECT q.id, q.mail_from, q.rcpt_to, q.message_id, q.account_id, v.column2, q.attempts + 1, v.column3, q.created_at, ?
+		FROM queue q JOIN (VALUES `+rows.String()+`) AS v ON v.column1 = q.id`, append([]any{time.Now().UnixMilli()}, finished...)...); err != nil {
+		return fmt.Errorf("log: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE blobs SET refs = refs - (SELECT COUNT(*) FROM queue q WHERE q.blob_id = blobs.id AND q.id IN `+in+`)
+		WHERE id IN (SELECT blob_id FROM queue WHERE id IN `+in+`)`, append(ids, ids...)...); err != nil {
+		return fmt.Errorf("blob references: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM queue WHERE id IN `+in, ids...); err != nil {
+		return fmt.Errorf("delete: %w", err)
 	}
 	return nil
 }
