@@ -1,11 +1,13 @@
 package queue
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -71,6 +73,8 @@ func (q *Queue) Claim(ctx context.Context, now time.Time, limit int, lease time.
 		if err := rows.Err(); err != nil {
 			return err
 		}
+		// RETURNING gives the rows in no particular order: oldest first, as promised.
+		slices.SortFunc(items, func(a, b Item) int { return cmp.Compare(a.ID, b.ID) })
 		return blobKeys(ctx, tx, items)
 	})
 	if err != nil {
