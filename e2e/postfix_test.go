@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -410,6 +411,14 @@ print(ok(M.fetch(n[0], "(BODY.PEEK[])"))[0][1].decode())
 	}
 
 	// Postfix takes later@ now; the operator retries at once instead of waiting for the back-off.
+	// A connection open across the reload keeps the old smtpd and its table: wait until
+	// posta has closed its idle one (kept a few seconds for more mail).
+	for deadline := time.Now().Add(15 * time.Second); !regexp.MustCompile(`disconnect from .* mail=`).MatchString(pf.log()); {
+		if time.Now().After(deadline) {
+			t.Fatalf("posta keeps its connection to Postfix open:\n%s", pf.log())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	pf.setAccess(map[string]string{"later@lab.test": "OK"})
 	pf.reload()
 	if n := len(pf.mailbox("later")); n != 0 {
@@ -420,7 +429,7 @@ print(ok(M.fetch(n[0], "(BODY.PEEK[])"))[0][1].decode())
 		time.Sleep(100 * time.Millisecond)
 	}
 	if n := len(pf.mailbox("later")); n != 1 {
-		t.Fatalf("later has %d messages after the retry, want 1\n%s", n, pf.log())
+		t.Fatalf("later has %d messages after the retry, want 1\n%s\nposta:\n%s", n, pf.log(), a.logs)
 	}
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) && trace()["later@lab.test"].Status != "delivered"; {
 		time.Sleep(100 * time.Millisecond)
