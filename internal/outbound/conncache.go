@@ -2,6 +2,7 @@ package outbound
 
 import (
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/postamail/posta/internal/resolver"
@@ -144,7 +145,14 @@ func (r *Runner) CloseIdle(all bool) {
 		}
 	}
 	r.idleMu.Unlock()
+	// QUIT waits up to 5 s for a reply: a hung server must not hold up the others.
+	var wg sync.WaitGroup
 	for _, c := range stale {
-		c.close()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.close()
+		}()
 	}
+	wg.Wait()
 }
