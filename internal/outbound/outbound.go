@@ -310,9 +310,9 @@ type outcome struct {
 	host, tls, policy, result string
 }
 
-// deliverDomain delivers a domain's entries over one connection when it can: one transaction
-// per message, with all its recipients at that domain. REQUIRETLS messages and messages that
-// waive the TLS policy go over their own connections.
+// deliverDomain delivers a domain's entries — over one connection, or a few when many are
+// waiting — with one transaction per message, all its recipients at that domain together.
+// REQUIRETLS messages and messages that waive the TLS policy go over their own connections.
 func (r *Runner) deliverDomain(ctx context.Context, st *settler, domain string, items []queue.Item) {
 	targets, fail := r.targets(ctx, domain)
 	if fail != nil {
