@@ -44,6 +44,8 @@ type client struct {
 	policy   string // the TLS policy that applied (Attempt.Policy)
 	result   string // what the certificate check found (Attempt.TLSResult)
 	verified bool   // the certificate was verified (DANE or PKIX for the host name)
+	p        connPolicy
+	born     time.Time
 }
 
 // connPolicy is what a connection to one receiving server must satisfy.
@@ -87,7 +89,7 @@ func dial(ctx context.Context, addr, ehlo string, p connPolicy, tlsConf *tls.Con
 	if err != nil {
 		return nil, err
 	}
-	c := &client{conn: conn, tp: textproto.NewConn(conn), host: p.name, policy: p.policy}
+	c := &client{conn: conn, tp: textproto.NewConn(conn), host: p.name, policy: p.policy, p: p, born: time.Now()}
 	conn.SetDeadline(time.Now().Add(5 * time.Minute))
 	if _, err := c.read(220); err != nil {
 		conn.Close()
@@ -258,6 +260,9 @@ func (c *client) send(from string, rcpts []string, body io.Reader, size int64, u
 	if requireTLS {
 		mail += " REQUIRETLS"
 	}
+	if _, ok := c.ext["PIPELINING"]; ok {
+		return c.sendPipelined(mail, rcpts, body)
+	}
 	if _, err := c.cmd(250, "%s", mail); err != nil {
 		return nil, err
 	}
@@ -277,20 +282,75 @@ func (c *client) send(from string, rcpts []string, body io.Reader, size int64, u
 	if _, err := c.cmd(354, "DATA"); err != nil {
 		return nil, err
 	}
+	return errs, c.data(body)
+}
+
+// data sends the message after a 354 and reads the reply to its end.
+func (c *client) data(body io.Reader) error {
 	w := c.tp.DotWriter()
 	if _, err := io.Copy(w, body); err != nil {
-		return nil, err
+		return err
 	}
 	if err := w.Close(); err != nil {
+		return err
+	}
+	_, err := c.read(250)
+	return err
+}
+
+// sendPipelined is send to a server that offers PIPELINING (RFC 2920): MAIL, every RCPT and
+// DATA go in one write, their replies are read in order, then the message follows when DATA
+// was accepted: two round trips a message instead of three plus one per recipient.
+func (c *client) sendPipelined(mail string, rcpts []string, body io.Reader) ([]error, error) {
+	w := c.tp.W
+	w.WriteString(mail + "\r\n")
+	for _, r := range rcpts {
+		w.WriteString("RCPT TO:<" + r + ">\r\n")
+	}
+	w.WriteString("DATA\r\n")
+	if err := w.Flush(); err != nil {
 		return nil, err
 	}
-	if _, err := c.read(250); err != nil {
-		return nil, err
+	// A reply that is not a reply (nil with an error) means the connection broke.
+	mailRep, mailErr := c.read(250)
+	if mailRep == nil {
+		return nil, mailErr
 	}
-	return errs, nil
+	errs := make([]error, len(rcpts))
+	accepted := 0
+	for i := range rcpts {
+		rep, err := c.read(250)
+		switch {
+		case rep == nil:
+			return nil, err
+		case err != nil:
+			errs[i] = err
+		default:
+			accepted++
+		}
+	}
+	dataRep, dataErr := c.read(354)
+	if dataRep == nil {
+		return nil, dataErr
+	}
+	if dataErr == nil && (mailErr != nil || accepted == 0) {
+		// The server took DATA with no recipient (or no sender) accepted: end the data at
+		// once; nothing is sent.
+		c.data(strings.NewReader(""))
+	}
+	switch {
+	case mailErr != nil:
+		return nil, mailErr
+	case accepted == 0:
+		return errs, nil
+	case dataErr != nil:
+		return nil, dataErr
+	}
+	return errs, c.data(body)
 }
 
 func (c *client) close() {
+	c.conn.SetDeadline(time.Now().Add(5 * time.Second))
 	c.cmd(221, "QUIT")
 	c.conn.Close()
 }

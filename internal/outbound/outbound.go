@@ -59,8 +59,11 @@ type Notifier interface {
 // Config configures delivery.
 type Config struct {
 	Hostname string // EHLO name and the DSN's reporting MTA
-	Workers  int    // destinations served at once (default 8)
-	Port     int    // SMTP port of receiving servers (default 25)
+	Workers  int    // destinations served at once (default 16)
+	// PerDomain is how many connections a destination gets at once when many of its
+	// messages are waiting, one for every 10 messages (default 4).
+	PerDomain int
+	Port      int // SMTP port of receiving servers (default 25)
 	// Routes send a domain's mail to a fixed host:port instead of its MX ("*" for every
 	// domain: a smarthost).
 	Routes map[string]string
@@ -96,12 +99,18 @@ type Runner struct {
 	notify Notifier
 	log    *slog.Logger
 	kick   chan struct{}
+
+	idleMu sync.Mutex
+	idle   map[connKey][]*idleConn // connections kept for the next round (conncache.go)
 }
 
 // New returns a runner.
 func New(cfg Config, q *queue.Queue, res Resolver, n Notifier) *Runner {
 	if cfg.Workers <= 0 {
-		cfg.Workers = 8
+		cfg.Workers = 16
+	}
+	if cfg.PerDomain <= 0 {
+		cfg.PerDomain = 4
 	}
 	if cfg.Port == 0 {
 		cfg.Port = 25
@@ -130,7 +139,7 @@ func New(cfg Config, q *queue.Queue, res Resolver, n Notifier) *Runner {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Runner{cfg: cfg, q: q, res: res, notify: n, log: cfg.Logger, kick: make(chan struct{}, 1)}
+	return &Runner{cfg: cfg, q: q, res: res, notify: n, log: cfg.Logger, kick: make(chan struct{}, 1), idle: map[connKey][]*idleConn{}}
 }
 
 // Kick makes the runner look at the queue now (after an enqueue).
@@ -145,8 +154,11 @@ func (r *Runner) Kick() {
 func (r *Runner) Run(ctx context.Context) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
+	defer r.CloseIdle(true)
 	for {
-		if n := r.RunOnce(ctx); n > 0 {
+		n := r.RunOnce(ctx)
+		r.CloseIdle(false)
+		if n > 0 {
 			continue // there may be more due
 		}
 		select {
@@ -171,6 +183,8 @@ func (r *Runner) RunOnce(ctx context.Context) int {
 	for _, it := range items {
 		byDomain[it.Domain] = append(byDomain[it.Domain], it)
 	}
+	st := r.newSettler(ctx)
+	defer st.close()
 	sem := make(chan struct{}, r.cfg.Workers)
 	var wg sync.WaitGroup
 	for domain, its := range byDomain {
@@ -179,7 +193,7 @@ func (r *Runner) RunOnce(ctx context.Context) int {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			r.deliverDomain(ctx, domain, its)
+			r.deliverDomain(ctx, st, domain, its)
 		}()
 	}
 	wg.Wait()
@@ -296,14 +310,14 @@ type outcome struct {
 	host, tls, policy, result string
 }
 
-// deliverDomain delivers a domain's entries over one connection when it can: one transaction
-// per message, with all its recipients at that domain. REQUIRETLS messages and messages that
-// waive the TLS policy go over their own connections.
-func (r *Runner) deliverDomain(ctx context.Context, domain string, items []queue.Item) {
+// deliverDomain delivers a domain's entries — over one connection, or a few when many are
+// waiting — with one transaction per message, all its recipients at that domain together.
+// REQUIRETLS messages and messages that waive the TLS policy go over their own connections.
+func (r *Runner) deliverDomain(ctx context.Context, st *settler, domain string, items []queue.Item) {
 	targets, fail := r.targets(ctx, domain)
 	if fail != nil {
 		for _, it := range items {
-			r.settle(ctx, it, fail, outcome{policy: "none"})
+			st.settle(it, fail, outcome{policy: "none"})
 		}
 		return
 	}
@@ -327,7 +341,7 @@ func (r *Runner) deliverDomain(ctx context.Context, domain string, items []queue
 	}
 	for _, m := range []tlsMode{tlsNormal, tlsRequired, tlsRelaxed} {
 		if len(byMode[m]) > 0 {
-			r.deliverVia(ctx, targets, m, byMode[m])
+			r.deliverVia(ctx, st, domain, targets, m, byMode[m])
 		}
 	}
 }
@@ -345,37 +359,71 @@ func (r *Runner) tlsWaived(ctx context.Context, it queue.Item) bool {
 	return strings.EqualFold(strings.TrimSpace(h.Get("TLS-Required")), "No")
 }
 
-// deliverVia connects to the first target that takes a connection under the policy and the
-// messages' TLS mode, and sends every message over it.
-func (r *Runner) deliverVia(ctx context.Context, targets []target, mode tlsMode, items []queue.Item) {
+// deliverVia delivers a destination's messages of one TLS mode, over several connections
+// when many are waiting.
+func (r *Runner) deliverVia(ctx context.Context, st *settler, domain string, targets []target, mode tlsMode, items []queue.Item) {
 	type msgKey struct {
 		blob int64
 		from string
 	}
-	groups := map[msgKey][]queue.Item{}
-	var order []msgKey
+	index := map[msgKey]int{}
+	var groups []msgGroup
 	for _, it := range items {
 		k := msgKey{it.BlobID, it.From}
-		if _, ok := groups[k]; !ok {
-			order = append(order, k)
+		i, ok := index[k]
+		if !ok {
+			i = len(groups)
+			index[k] = i
+			groups = append(groups, msgGroup{from: it.From})
 		}
-		groups[k] = append(groups[k], it)
+		groups[i].items = append(groups[i].items, it)
 	}
-	var c *client
+	// Up to PerDomain connections, one for every msgsPerConn messages; a message's
+	// recipients stay together.
+	n := min(r.cfg.PerDomain, (len(groups)+msgsPerConn-1)/msgsPerConn)
+	if n <= 1 {
+		r.deliverConn(ctx, st, domain, targets, mode, groups)
+		return
+	}
+	parts := make([][]msgGroup, n)
+	for i, g := range groups {
+		parts[i%n] = append(parts[i%n], g)
+	}
+	var wg sync.WaitGroup
+	for _, part := range parts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.deliverConn(ctx, st, domain, targets, mode, part)
+		}()
+	}
+	wg.Wait()
+}
+
+// msgsPerConn is how many messages waiting for a destination call for one more connection
+// to it (up to Config.PerDomain).
+const msgsPerConn = 10
+
+// msgGroup is one message and its recipients at a destination: one transaction.
+type msgGroup struct {
+	from  string
+	items []queue.Item
+}
+
+// deliverConn sends messages over one connection: the idle one kept from a previous round
+// to the destination, else a new one to the first target that takes it under the policy
+// and the messages' TLS mode.
+func (r *Runner) deliverConn(ctx context.Context, st *settler, domain string, targets []target, mode tlsMode, groups []msgGroup) {
 	var last, lastOther *Reply // lastOther: the last failure that was not a policy refusal
 	var lastOut, lastOtherOut outcome
 	refused, tried := 0, 0
+	key := connKey{domain, mode}
+	c := r.takeIdle(key, targets)
 	for _, t := range targets {
-		p := t.conn
-		switch mode {
-		case tlsRequired:
-			p.requireTLS = true
-		case tlsRelaxed:
-			if t.skip != nil || p.enforce {
-				p.note = addNote(p.note, "policy not enforced: TLS-Required: No")
-			}
-			p.enforce = false
+		if c != nil {
+			break
 		}
+		p := t.conn.forMode(mode, t.skip != nil)
 		if t.skip != nil && mode != tlsRelaxed {
 			last, lastOut = t.skip, outcome{host: p.name, policy: p.policy, result: "failed: " + t.skip.Text}
 			refused++
@@ -421,18 +469,27 @@ func (r *Runner) deliverVia(ctx context.Context, targets []target, mode tlsMode,
 			// A server that could not be reached may yet take it: try again later.
 			last, lastOut = lastOther, lastOtherOut
 		}
-		for _, it := range items {
-			r.settle(ctx, it, last, lastOut)
+		for _, g := range groups {
+			for _, it := range g.items {
+				st.settle(it, last, lastOut)
+			}
 		}
 		return
 	}
-	defer c.close()
+	reuse := true
+	defer func() {
+		if reuse {
+			r.putIdle(key, c)
+		} else {
+			c.close()
+		}
+	}()
 	out := outcome{host: c.conn.RemoteAddr().String(), tls: c.tls, policy: c.policy, result: c.result}
 	if mode == tlsRequired {
 		out.policy = "requiretls+" + c.policy
 	}
-	for _, k := range order {
-		its := groups[k]
+	for gi, g := range groups {
+		its := g.items
 		rcpts := make([]string, len(its))
 		for i, it := range its {
 			rcpts[i] = it.To
@@ -440,13 +497,13 @@ func (r *Runner) deliverVia(ctx context.Context, targets []target, mode tlsMode,
 		body, err := r.q.Open(ctx, its[0])
 		if err != nil {
 			for _, it := range its {
-				r.settle(ctx, it, asReply(fmt.Errorf("message body: %w", err)), out)
+				st.settle(it, asReply(fmt.Errorf("message body: %w", err)), out)
 			}
 			continue
 		}
 		size, _ := body.Seek(0, 2)
 		body.Seek(0, 0)
-		errs, err := c.send(k.from, rcpts, body, size, needsUTF8(k.from, rcpts), mode == tlsRequired)
+		errs, err := c.send(g.from, rcpts, body, size, needsUTF8(g.from, rcpts), mode == tlsRequired)
 		body.Close()
 		for i, it := range its {
 			var rep *Reply
@@ -456,11 +513,21 @@ func (r *Runner) deliverVia(ctx context.Context, targets []target, mode tlsMode,
 			case errs[i] != nil:
 				rep = asReply(errs[i])
 			}
-			r.settle(ctx, it, rep, out)
+			st.settle(it, rep, out)
 		}
-		if err != nil {
-			return // the connection is in an unknown state
+		var rep *Reply
+		if err == nil || errors.As(err, &rep) && rep.Code != 421 {
+			continue // the server answered: the session goes on
 		}
+		// The connection broke (or the server is closing it): the messages not sent yet
+		// wait for the next attempt, with the reason recorded.
+		reuse = false
+		for _, g := range groups[gi+1:] {
+			for _, it := range g.items {
+				st.settle(it, asReply(fmt.Errorf("connection to %s lost before this message: %w", out.host, err)), out)
+			}
+		}
+		return
 	}
 }
 
@@ -473,44 +540,4 @@ func needsUTF8(from string, rcpts []string) bool {
 		}
 	}
 	return false
-}
-
-// settle records the outcome of an attempt for one entry: delivered (rep nil), failed for
-// good (5xx, or retried too long) with a DSN, or deferred (with a delay warning once).
-func (r *Runner) settle(ctx context.Context, it queue.Item, rep *Reply, o outcome) {
-	now := r.cfg.Now()
-	host := o.host
-	a := queue.Attempt{At: now.UnixMilli(), Host: host, TLS: o.tls, Policy: o.policy, TLSResult: o.result, Code: 250, Response: "delivered"}
-	if rep != nil {
-		a.Code, a.Response = rep.Code, rep.Error()
-	}
-	if err := r.q.RecordAttempt(ctx, it.ID, a); err != nil {
-		r.log.Warn("outbound: record attempt", "id", it.ID, "err", err)
-	}
-	switch {
-	case rep == nil:
-		r.log.Info("outbound: delivered", "id", it.ID, "to", it.To, "host", host, "tls", o.tls, "policy", o.policy, "tls_result", o.result)
-		r.finish(ctx, it, "delivered", "250 delivered to "+host)
-	case !rep.Temporary() || now.Sub(it.CreatedAt) >= r.cfg.GiveUp:
-		r.log.Info("outbound: failed", "id", it.ID, "to", it.To, "reply", rep.Error())
-		r.finish(ctx, it, "failed", rep.Error())
-		r.sendDSN(ctx, it, rep, host, false)
-	default:
-		warned := it.DelayWarned
-		if !warned && r.cfg.DelayWarning > 0 && now.Sub(it.CreatedAt) >= r.cfg.DelayWarning {
-			r.sendDSN(ctx, it, rep, host, true)
-			warned = true
-		}
-		wait := r.cfg.Retry[min(it.Attempts, len(r.cfg.Retry)-1)]
-		r.log.Info("outbound: deferred", "id", it.ID, "to", it.To, "reply", rep.Error(), "retry_in", wait)
-		if err := r.q.Defer(ctx, it, now.Add(wait), rep.Error(), warned); err != nil {
-			r.log.Error("outbound: defer", "id", it.ID, "err", err)
-		}
-	}
-}
-
-func (r *Runner) finish(ctx context.Context, it queue.Item, status, response string) {
-	if err := r.q.Finish(ctx, it.ID, status, response); err != nil {
-		r.log.Error("outbound: finish", "id", it.ID, "status", status, "err", err)
-	}
 }

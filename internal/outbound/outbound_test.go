@@ -1,9 +1,11 @@
 package outbound_test
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -36,6 +38,39 @@ type receiver struct {
 	tls      int
 	reqTLS   int // transactions with MAIL FROM ... REQUIRETLS
 	addr     string
+	ln       *trackingListener
+}
+
+// trackingListener counts the connections it accepts and can cut them.
+type trackingListener struct {
+	net.Listener
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func (l *trackingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.mu.Lock()
+		l.conns = append(l.conns, c)
+		l.mu.Unlock()
+	}
+	return c, err
+}
+
+func (l *trackingListener) accepted() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.conns)
+}
+
+// cut closes every accepted connection, as a server that drops idle clients does.
+func (l *trackingListener) cut() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, c := range l.conns {
+		c.Close()
+	}
 }
 
 func (rc *receiver) NewSession(c *smtp.Conn) (smtp.Session, error) {
@@ -110,7 +145,8 @@ func startReceiverTLS(t *testing.T, tc *tls.Config, requireTLS bool) *receiver {
 		t.Fatal(err)
 	}
 	rc.addr = ln.Addr().String()
-	go srv.Serve(ln)
+	rc.ln = &trackingListener{Listener: ln}
+	go srv.Serve(rc.ln)
 	t.Cleanup(func() { srv.Close() })
 	return rc
 }
@@ -349,4 +385,217 @@ func TestMXAndControl(t *testing.T) {
 	if err := f.q.Hold(ctx, id, ""); !errors.Is(err, queue.ErrNotFound) {
 		t.Fatalf("hold of a deleted entry: %v", err)
 	}
+}
+
+// A connection that delivered a round is kept for the next round to the same destination
+// (after RSET); one the server dropped meanwhile is replaced; CloseIdle ends them with QUIT.
+// Outcomes of a round are recorded before RunOnce returns.
+func TestConnectionReuse(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		rc := startReceiver(t)
+		f := setup(t, d, nil, map[string]string{"remote.test": rc.addr}, 0)
+		send := func(to string) {
+			t.Helper()
+			if err := f.q.Enqueue(ctx, "anna@posta.test", []string{to}, []byte(strings.Replace(msg, "bob@", to, 1)), 0); err != nil {
+				t.Fatal(err)
+			}
+			if n := f.r.RunOnce(ctx); n != 1 {
+				t.Fatalf("%s: handled %d, want 1", to, n)
+			}
+			if n := f.count(t, `SELECT COUNT(*) FROM queue_log WHERE rcpt_to = '`+to+`' AND status = 'delivered'`); n != 1 {
+				t.Fatalf("%s: not recorded as delivered when RunOnce returned", to)
+			}
+		}
+		send("a@remote.test")
+		send("b@remote.test")
+		if n := rc.ln.accepted(); n != 1 {
+			t.Errorf("two rounds took %d connections, want 1", n)
+		}
+		rc.ln.cut()
+		send("c@remote.test")
+		if n := rc.ln.accepted(); n != 2 {
+			t.Errorf("after the server dropped the connection: %d connections, want 2", n)
+		}
+		f.r.CloseIdle(true)
+		send("d@remote.test")
+		f.r.CloseIdle(true)
+		rc.mu.Lock()
+		defer rc.mu.Unlock()
+		if n := rc.ln.accepted(); n != 3 || rc.txs != 4 || rc.tls != 4 || len(rc.got) != 4 {
+			t.Errorf("%d connections, %d transactions (%d over TLS), %d recipients; want 3, 4, 4, 4", n, rc.txs, rc.tls, len(rc.got))
+		}
+	})
+}
+
+// scriptedServer is a receiving server without PIPELINING, STARTTLS or anything but the
+// basics, scripted line by line: it refuses the sender blocked@posta.test at MAIL and drops
+// the connection without a word at the DATA of a message whose subject is "drop". It notes
+// whether a client sent a command before the reply to the previous one.
+type scriptedServer struct {
+	mu        sync.Mutex
+	addr      string
+	got       []string // recipients of the messages accepted
+	pipelined bool
+}
+
+func startScripted(t *testing.T) *scriptedServer {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	s := &scriptedServer{addr: ln.Addr().String()}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go s.serve(c)
+		}
+	}()
+	return s
+}
+
+func (s *scriptedServer) serve(c net.Conn) {
+	defer c.Close()
+	r := bufio.NewReader(c)
+	say := func(line string) { io.WriteString(c, line+"\r\n") }
+	say("220 mx.remote.test ESMTP")
+	var rcpts []string
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			return
+		}
+		if r.Buffered() > 0 {
+			s.mu.Lock()
+			s.pipelined = true
+			s.mu.Unlock()
+		}
+		cmd := strings.ToUpper(strings.TrimSpace(line))
+		switch {
+		case strings.HasPrefix(cmd, "EHLO"):
+			say("250-mx.remote.test\r\n250 8BITMIME")
+		case strings.HasPrefix(cmd, "MAIL FROM:<BLOCKED@"):
+			say("550 5.7.1 sender refused")
+		case strings.HasPrefix(cmd, "MAIL"), strings.HasPrefix(cmd, "RSET"):
+			rcpts = nil
+			say("250 2.0.0 ok")
+		case strings.HasPrefix(cmd, "RCPT TO:<"):
+			rcpts = append(rcpts, strings.ToLower(strings.TrimSuffix(strings.TrimSpace(line)[len("RCPT TO:<"):], ">")))
+			say("250 2.1.5 ok")
+		case cmd == "DATA":
+			say("354 go on")
+			var msg strings.Builder
+			for {
+				l, err := r.ReadString('\n')
+				if err != nil {
+					return
+				}
+				if l == ".\r\n" {
+					break
+				}
+				msg.WriteString(l)
+			}
+			if strings.Contains(msg.String(), "Subject: drop") {
+				return
+			}
+			s.mu.Lock()
+			s.got = append(s.got, rcpts...)
+			s.mu.Unlock()
+			say("250 2.0.0 queued")
+		case cmd == "QUIT":
+			say("221 2.0.0 bye")
+			return
+		default:
+			say("502 5.5.2 unknown command")
+		}
+	}
+}
+
+// A server without PIPELINING gets one command at a time. A sender it refuses at MAIL fails
+// that message only, and the connection goes on; when the connection breaks, the message
+// being sent and those after it are deferred at once with the reason.
+func TestSessionWithoutPipelining(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		srv := startScripted(t)
+		f := setup(t, d, nil, map[string]string{"remote.test": srv.addr}, 0)
+		for _, m := range []struct{ from, to, subject string }{
+			{"anna@posta.test", "one@remote.test", "first"},
+			{"blocked@posta.test", "two@remote.test", "refused"},
+			{"anna@posta.test", "three@remote.test", "third"},
+			{"anna@posta.test", "four@remote.test", "drop"},
+			{"anna@posta.test", "five@remote.test", "after the drop"},
+		} {
+			raw := "From: " + m.from + "\r\nTo: " + m.to + "\r\nSubject: " + m.subject + "\r\n\r\nbody\r\n"
+			if err := f.q.Enqueue(ctx, m.from, []string{m.to}, []byte(raw), 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := f.r.RunOnce(ctx); n != 5 {
+			t.Fatalf("handled %d, want 5", n)
+		}
+		f.r.CloseIdle(true)
+		srv.mu.Lock()
+		got, pipelined := strings.Join(srv.got, " "), srv.pipelined
+		srv.mu.Unlock()
+		if got != "one@remote.test three@remote.test" {
+			t.Errorf("server accepted %q", got)
+		}
+		if pipelined {
+			t.Error("commands were pipelined to a server that does not offer PIPELINING")
+		}
+		want := map[string]string{
+			"one@remote.test":   "delivered",
+			"two@remote.test":   "failed 550 sender refused",
+			"three@remote.test": "delivered",
+			"four@remote.test":  "queued 451",
+			"five@remote.test":  "queued 451 lost before this message",
+		}
+		for to, w := range want {
+			tr, err := f.q.Trace(ctx, to, 1)
+			if err != nil || len(tr) != 1 || len(tr[0].Attempts) != 1 {
+				t.Fatalf("%s: %+v %v", to, tr, err)
+			}
+			a := tr[0].Attempts[0]
+			fields := strings.Fields(w)
+			if tr[0].Status != fields[0] || len(fields) > 1 && fmt.Sprint(a.Code) != fields[1] || len(fields) > 2 && !strings.Contains(a.Response, strings.Join(fields[2:], " ")) {
+				t.Errorf("%s: %s %d %q, want %s", to, tr[0].Status, a.Code, a.Response, w)
+			}
+		}
+		if dsns := f.dsn.got["blocked@posta.test"]; len(dsns) != 1 || !strings.Contains(dsns[0], "Status: 5.7.1") {
+			t.Errorf("DSNs to the refused sender: %q", dsns)
+		}
+	})
+}
+
+// Many messages for one destination go over several connections at once (one per 10
+// messages, up to PerDomain), each message once.
+func TestConnectionsPerDomain(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		rc := startReceiver(t)
+		f := setupConfig(t, d, nil, outbound.Config{Routes: map[string]string{"remote.test": rc.addr}, PerDomain: 2})
+		for i := range 25 {
+			to := fmt.Sprintf("u%d@remote.test", i)
+			if err := f.q.Enqueue(ctx, "anna@posta.test", []string{to}, []byte(strings.Replace(msg, "bob@remote.test", to, 1)), 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := f.r.RunOnce(ctx); n != 25 {
+			t.Fatalf("handled %d, want 25", n)
+		}
+		f.r.CloseIdle(true)
+		rc.mu.Lock()
+		defer rc.mu.Unlock()
+		if n := rc.ln.accepted(); n != 2 || rc.txs != 25 || len(rc.got) != 25 {
+			t.Errorf("%d connections, %d transactions, %d recipients; want 2, 25, 25", n, rc.txs, len(rc.got))
+		}
+		if n := f.count(t, `SELECT COUNT(*) FROM queue_log WHERE status = 'delivered'`); n != 25 {
+			t.Errorf("%d delivered in the log, want 25", n)
+		}
+	})
 }

@@ -1,11 +1,13 @@
 package queue
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -71,17 +73,51 @@ func (q *Queue) Claim(ctx context.Context, now time.Time, limit int, lease time.
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		for i := range items {
-			if err := tx.QueryRowContext(ctx, `SELECT key FROM blobs WHERE id = ?`, items[i].BlobID).Scan(&items[i].BlobKey); err != nil {
-				return err
-			}
-		}
-		return nil
+		// RETURNING gives the rows in no particular order: oldest first, as promised.
+		slices.SortFunc(items, func(a, b Item) int { return cmp.Compare(a.ID, b.ID) })
+		return blobKeys(ctx, tx, items)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("queue: claim: %w", err)
 	}
 	return items, nil
+}
+
+// blobKeys fills in the blob keys of claimed items with one query.
+func blobKeys(ctx context.Context, tx *db.Tx, items []Item) error {
+	if len(items) == 0 {
+		return nil
+	}
+	keys := map[int64]string{}
+	var args []any
+	for _, it := range items {
+		if _, ok := keys[it.BlobID]; !ok {
+			keys[it.BlobID] = ""
+			args = append(args, it.BlobID)
+		}
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT id, key FROM blobs WHERE id IN (?`+strings.Repeat(", ?", len(args)-1)+`)`, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var key string
+		if err := rows.Scan(&id, &key); err != nil {
+			return err
+		}
+		keys[id] = key
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for i := range items {
+		if items[i].BlobKey = keys[items[i].BlobID]; items[i].BlobKey == "" {
+			return fmt.Errorf("entry %d: blob %d missing", items[i].ID, items[i].BlobID)
+		}
+	}
+	return nil
 }
 
 // Open opens the body of a claimed entry.
@@ -129,30 +165,128 @@ func (q *Queue) Defer(ctx context.Context, it Item, next time.Time, response str
 // Finish takes an entry out of the queue with its final status ("delivered", "failed" or
 // "deleted"): the log keeps the outcome, the body's reference is released.
 func (q *Queue) Finish(ctx context.Context, id int64, status, response string) error {
-	err := q.db.WriteTx(ctx, func(tx *db.Tx) error {
-		var blobID int64
-		err := tx.QueryRowContext(ctx, `SELECT blob_id FROM queue WHERE id = ?`, id).Scan(&blobID)
-		if errors.Is(err, sql.ErrNoRows) {
-			return ErrNotFound
-		}
-		if err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO queue_log (queue_id, mail_from, rcpt_to, message_id, account_id, status, attempts, response, created_at, finished_at)
-			SELECT id, mail_from, rcpt_to, message_id, account_id, ?, attempts + CASE WHEN ? = 'deleted' THEN 0 ELSE 1 END, ?, created_at, ? FROM queue WHERE id = ?`,
-			status, status, truncate(response, 1000), time.Now().UnixMilli(), id); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM queue WHERE id = ?`, id); err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `UPDATE blobs SET refs = refs - 1 WHERE id = ?`, blobID)
-		return err
-	})
+	err := q.db.WriteTx(ctx, func(tx *db.Tx) error { return finishTx(ctx, tx, id, status, response) })
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return fmt.Errorf("queue: finish %d: %w", id, err)
 	}
 	return err
+}
+
+func finishTx(ctx context.Context, tx *db.Tx, id int64, status, response string) error {
+	var blobID int64
+	err := tx.QueryRowContext(ctx, `SELECT blob_id FROM queue WHERE id = ?`, id).Scan(&blobID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO queue_log (queue_id, mail_from, rcpt_to, message_id, account_id, status, attempts, response, created_at, finished_at)
+		SELECT id, mail_from, rcpt_to, message_id, account_id, ?, attempts + CASE WHEN ? = 'deleted' THEN 0 ELSE 1 END, ?, created_at, ? FROM queue WHERE id = ?`,
+		status, status, truncate(response, 1000), time.Now().UnixMilli(), id); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM queue WHERE id = ?`, id); err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE blobs SET refs = refs - 1 WHERE id = ?`, blobID)
+	return err
+}
+
+// Outcome is the result of one attempt for a claimed entry, as Settle records it.
+type Outcome struct {
+	ID      int64
+	Attempt Attempt
+	// Status is "delivered" or "failed" (the entry leaves the queue for the log) or "deferred"
+	// (it waits until Next).
+	Status      string
+	Response    string
+	Next        time.Time // deferred: when to try again
+	DelayWarned bool      // deferred: the sender has been told of the delay
+}
+
+// Settle records the outcomes of many attempts in one transaction (one commit, one fsync)
+// with a few statements per batch, not per entry: each attempt is logged and its entry
+// finished or deferred. An entry that left the queue meanwhile (deleted by an operator) is
+// skipped.
+func (q *Queue) Settle(ctx context.Context, outs []Outcome) error {
+	for _, o := range outs {
+		if o.Status != "delivered" && o.Status != "failed" && o.Status != "deferred" {
+			return fmt.Errorf("queue: settle: entry %d: unknown outcome %q", o.ID, o.Status)
+		}
+	}
+	if len(outs) == 0 {
+		return nil
+	}
+	err := q.db.WriteTx(ctx, func(tx *db.Tx) error {
+		for len(outs) > 0 {
+			n := min(len(outs), settleChunk)
+			if err := settleChunkTx(ctx, tx, outs[:n]); err != nil {
+				return err
+			}
+			outs = outs[n:]
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("queue: settle: %w", err)
+	}
+	return nil
+}
+
+// settleChunk bounds the entries of one statement (8 parameters each for the attempts).
+const settleChunk = 500
+
+func settleChunkTx(ctx context.Context, tx *db.Tx, outs []Outcome) error {
+	var rows strings.Builder
+	args := make([]any, 0, 8*len(outs))
+	for i, o := range outs {
+		if i > 0 {
+			rows.WriteString(", ")
+		}
+		rows.WriteString("(?, ?, ?, ?, ?, ?, ?, ?)")
+		a := o.Attempt
+		args = append(args, o.ID, a.At, a.Host, a.TLS, a.Policy, truncate(a.TLSResult, 500), a.Code, truncate(a.Response, 1000))
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO queue_attempts (queue_id, at, host, tls, policy, tls_result, code, response) VALUES `+rows.String(), args...); err != nil {
+		return fmt.Errorf("attempts: %w", err)
+	}
+	rows.Reset()
+	var finished []any // (id, status, response) triples
+	var ids []any
+	for _, o := range outs {
+		if o.Status == "deferred" {
+			if _, err := tx.ExecContext(ctx, `UPDATE queue SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?, locked_until = 0, delay_warned = ? WHERE id = ?`,
+				o.Next.UnixMilli(), truncate(o.Response, 1000), o.DelayWarned, o.ID); err != nil {
+				return fmt.Errorf("defer %d: %w", o.ID, err)
+			}
+			continue
+		}
+		if len(ids) > 0 {
+			rows.WriteString(", ")
+		}
+		rows.WriteString("(CAST(? AS BIGINT), ?, ?)")
+		finished = append(finished, o.ID, o.Status, truncate(o.Response, 1000))
+		ids = append(ids, o.ID)
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	in := "(?" + strings.Repeat(", ?", len(ids)-1) + ")"
+	// The columns of a VALUES list are column1, column2, ... on both engines.
+	if _, err := tx.ExecContext(ctx, `INSERT INTO queue_log (queue_id, mail_from, rcpt_to, message_id, account_id, status, attempts, response, created_at, finished_at)
+		SELECT q.id, q.mail_from, q.rcpt_to, q.message_id, q.account_id, v.column2, q.attempts + 1, v.column3, q.created_at, ?
+		FROM queue q JOIN (VALUES `+rows.String()+`) AS v ON v.column1 = q.id`, append([]any{time.Now().UnixMilli()}, finished...)...); err != nil {
+		return fmt.Errorf("log: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE blobs SET refs = refs - (SELECT COUNT(*) FROM queue q WHERE q.blob_id = blobs.id AND q.id IN `+in+`)
+		WHERE id IN (SELECT blob_id FROM queue WHERE id IN `+in+`)`, append(ids, ids...)...); err != nil {
+		return fmt.Errorf("blob references: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM queue WHERE id IN `+in, ids...); err != nil {
+		return fmt.Errorf("delete: %w", err)
+	}
+	return nil
 }
 
 // Hold stops delivery attempts of an entry until Release.
