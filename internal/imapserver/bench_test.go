@@ -166,22 +166,7 @@ func BenchmarkIdleConnections(b *testing.B) {
 		before := inUse()
 		conns := make([]net.Conn, 0, n)
 		for j := 0; j < n; j++ {
-			c, err := net.Dial("tcp", e.addr)
-			if err != nil {
-				b.Fatal(err)
-			}
-			r := bufio.NewReader(c)
-			r.ReadString('\n')
-			fmt.Fprintf(c, "a LOGIN mario@x.test %s\r\nb SELECT INBOX\r\nc IDLE\r\n", pass)
-			for {
-				l, err := r.ReadString('\n')
-				if err != nil {
-					b.Fatal(err)
-				}
-				if strings.HasPrefix(l, "+ ") {
-					break
-				}
-			}
+			c, _ := idleSession(b, e.addr)
 			conns = append(conns, c)
 		}
 		time.Sleep(200 * time.Millisecond)
@@ -246,23 +231,8 @@ func BenchmarkIdleFanout(b *testing.B) {
 				}
 			}()
 			for j := 0; j < n; j++ {
-				c, err := net.Dial("tcp", e.addr)
-				if err != nil {
-					b.Fatal(err)
-				}
+				c, r := idleSession(b, e.addr)
 				conns = append(conns, c)
-				r := bufio.NewReader(c)
-				r.ReadString('\n')
-				fmt.Fprintf(c, "a LOGIN mario@x.test %s\r\nb SELECT INBOX\r\nc IDLE\r\n", pass)
-				for {
-					l, err := r.ReadString('\n')
-					if err != nil {
-						b.Fatal(err)
-					}
-					if strings.HasPrefix(l, "+ ") {
-						break
-					}
-				}
 				go func() {
 					for {
 						l, err := r.ReadString('\n')
@@ -290,5 +260,27 @@ func BenchmarkIdleFanout(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// idleSession connects to addr, logs mario in, selects INBOX and starts IDLE; it returns the
+// connection and its reader, positioned after the continuation.
+func idleSession(t testing.TB, addr string) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := bufio.NewReader(c)
+	r.ReadString('\n')
+	fmt.Fprintf(c, "a LOGIN mario@x.test %s\r\nb SELECT INBOX\r\nc IDLE\r\n", pass)
+	for {
+		l, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasPrefix(l, "+ ") {
+			return c, r
+		}
 	}
 }

@@ -1,11 +1,8 @@
 package imapserver
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"net"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -25,23 +22,8 @@ func TestSharedChangesMissNothing(t *testing.T) {
 	const sessions, messages = 40, 30
 	final := make(chan int, sessions)
 	for j := 0; j < sessions; j++ {
-		c, err := net.Dial("tcp", e.addr)
-		if err != nil {
-			t.Fatal(err)
-		}
+		c, r := idleSession(t, e.addr)
 		t.Cleanup(func() { c.Close() })
-		r := bufio.NewReader(c)
-		r.ReadString('\n')
-		fmt.Fprintf(c, "a LOGIN mario@x.test %s\r\nb SELECT INBOX\r\nc IDLE\r\n", pass)
-		for {
-			l, err := r.ReadString('\n')
-			if err != nil {
-				t.Fatal(err)
-			}
-			if strings.HasPrefix(l, "+ ") {
-				break
-			}
-		}
 		go func() {
 			for {
 				c.SetReadDeadline(time.Now().Add(20 * time.Second))
