@@ -1370,13 +1370,13 @@ func TestIMAPIdleAtScale(t *testing.T) {
 	}
 }
 
-// TestIMAPDroppedConnections opens 2000 connections and drops them: half right after LOGIN,
+// TestIMAPDroppedConnections opens 10 000 connections and drops them: half right after LOGIN,
 // half in the middle of an APPEND literal (synchronizing and LITERAL+), a quarter of each over
 // IMAPS, some with a reset instead of a close. Afterwards posta must have closed every one
 // (its open files back to where they were), still answer, have stored none of the partial
 // APPENDs, and its RSS must not have grown by more than 50 MB.
 func TestIMAPDroppedConnections(t *testing.T) {
-	const total = 2000
+	const total = 10000
 	needOpenFiles(t, 1000)
 	in := newInstall(t)
 	mailSetup(t, in)
