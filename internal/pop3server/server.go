@@ -57,6 +57,8 @@ type Server struct {
 	mu    sync.Mutex
 	inUse map[int64]bool // accounts whose maildrop a session holds (this node)
 	conns connset.Set
+
+	chunks sync.Pool // *[]byte of 32 KiB, for sending messages
 }
 
 // New returns a POP3 server.
@@ -67,8 +69,10 @@ func New(cfg Config, auth Authenticator, store *mailstore.Store, th Throttle) *S
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Server{cfg: cfg, auth: auth, store: store, th: th, log: cfg.Logger,
+	s := &Server{cfg: cfg, auth: auth, store: store, th: th, log: cfg.Logger,
 		inUse: map[int64]bool{}}
+	s.chunks.New = func() any { b := make([]byte, 32<<10); return &b }
+	return s
 }
 
 // Serve accepts connections on ln until Shutdown; with implicitTLS (port 995) the TLS

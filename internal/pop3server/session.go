@@ -426,7 +426,12 @@ func (s *session) retr(ctx context.Context, arg string, lines int) error {
 	} else {
 		s.w.WriteString("+OK top of message follows\r\n")
 	}
-	if err := writeDotStuffed(s.w, f, lines); err != nil {
+	if lines < 0 {
+		err = s.s.writeMessage(s.w, f)
+	} else {
+		err = writeDotStuffed(s.w, f, lines)
+	}
+	if err != nil {
 		return err
 	}
 	s.w.WriteString(".\r\n")
@@ -481,6 +486,66 @@ func writeDotStuffed(w *bufio.Writer, r io.Reader, bodyLines int) error {
 		w.WriteByte(c)
 		atLineStart = false
 		lineLen++
+	}
+}
+
+// writeMessage is writeDotStuffed for a whole message (RETR), a line at a time rather than a
+// byte at a time, through a pooled buffer.
+func (srv *Server) writeMessage(w *bufio.Writer, r io.Reader) error {
+	bp := srv.chunks.Get().(*[]byte)
+	defer srv.chunks.Put(bp)
+	return writeStuffedLines(w, r, *bp)
+}
+
+// writeStuffedLines writes r to w as writeDotStuffed(w, r, -1) does, reading into buf.
+func writeStuffedLines(w *bufio.Writer, r io.Reader, buf []byte) error {
+	atLineStart, pendingCR := true, false
+	for {
+		n, err := r.Read(buf)
+		chunk := buf[:n]
+		for len(chunk) > 0 {
+			if pendingCR {
+				pendingCR = false
+				if chunk[0] == '\n' {
+					w.WriteString("\r\n")
+					chunk, atLineStart = chunk[1:], true
+					continue
+				}
+				w.WriteByte('\r') // a lone CR is data
+				atLineStart = false
+			}
+			if atLineStart && chunk[0] == '.' {
+				w.WriteByte('.')
+			}
+			i := bytes.IndexByte(chunk, '\n')
+			if i < 0 {
+				seg := chunk
+				if seg[len(seg)-1] == '\r' {
+					seg, pendingCR = seg[:len(seg)-1], true
+				}
+				w.Write(seg)
+				if len(seg) > 0 {
+					atLineStart = false
+				}
+				break
+			}
+			seg := chunk[:i]
+			if len(seg) > 0 && seg[len(seg)-1] == '\r' {
+				seg = seg[:len(seg)-1]
+			}
+			w.Write(seg)
+			w.WriteString("\r\n")
+			chunk, atLineStart = chunk[i+1:], true
+		}
+		if errors.Is(err, io.EOF) {
+			if !atLineStart || pendingCR {
+				w.WriteString("\r\n") // a final "\r" or unterminated line ends here
+			}
+			return nil
+		}
+		if err != nil {
+			return err
+		}
 	}
 }
 
