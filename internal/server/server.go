@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -31,6 +32,7 @@ import (
 	"github.com/postamail/posta/internal/imapserver"
 	"github.com/postamail/posta/internal/mailauth"
 	"github.com/postamail/posta/internal/mailstore"
+	"github.com/postamail/posta/internal/migrate"
 	"github.com/postamail/posta/internal/observe"
 	"github.com/postamail/posta/internal/outbound"
 	"github.com/postamail/posta/internal/pop3server"
@@ -66,6 +68,8 @@ type Server struct {
 	Billing *billing.Service
 	// Web holds the console's sessions and the API's tokens.
 	Web *webauth.Service
+	// Migrate runs IMAP migrations from other providers.
+	Migrate *migrate.Service
 
 	pgChanges *changes.Postgres
 }
@@ -114,6 +118,11 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server,
 	s.Deliver = deliver.New(s.Directory, s.Store, s.Queue, cfg.Hostname, log)
 	s.Billing = billing.New(s.DB, s.Directory, billing.Options{Hostname: cfg.Hostname, Logger: log, Notify: dsnNotifier{s.Deliver}.Notify})
 	s.DKIM = dkim.New(s.DB)
+	s.Migrate = migrate.New(s.DB, s.Directory, s.Store, migrate.Options{
+		KeyFile:        filepath.Join(cfg.DataDir, migrate.KeyFileName),
+		MaxMessageSize: cfg.Limits.MaxMessageSize,
+		Logger:         log,
+	})
 	s.Deliver.SetSigner(s.DKIM)
 	s.Resolver = resolver.New(resolver.Config{Logger: log})
 	s.Outbound = outbound.New(outbound.Config{Hostname: cfg.Hostname, Port: cfg.Outbound.Port, Routes: cfg.Outbound.Routes, Logger: log},
@@ -200,6 +209,7 @@ func (s *Server) Run(ctx context.Context) error {
 	go s.sweepLoop(ctx)
 	go s.Outbound.Run(ctx)
 	go s.Billing.Loop(ctx, time.Hour)
+	go s.Migrate.Run(ctx, migrate.RunnerOptions{})
 	errc := make(chan error, len(all))
 	var wg sync.WaitGroup
 	for _, b := range all {
