@@ -185,7 +185,6 @@ type builder struct {
 	dataRows int
 }
 
-
 // cleanCell trims a value and finds what makes it unusable.
 func cleanCell(v string) (string, string) {
 	v = strings.TrimFunc(v, func(r rune) bool { return unicode.IsSpace(r) || r == '\ufeff' || r == '\u200b' })
