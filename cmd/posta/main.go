@@ -60,6 +60,7 @@ func nouns() map[string]map[string]command {
 
 		"provision": provisionCommands(),
 		"billing":   billingCommands(),
+		"migrate":   migrateCommands(),
 	}
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/postamail/posta/internal/billing"
 	"github.com/postamail/posta/internal/console"
 	"github.com/postamail/posta/internal/directory"
+	"github.com/postamail/posta/internal/migrate"
 	"github.com/postamail/posta/internal/provision"
 	"github.com/postamail/posta/internal/queue"
 	"github.com/postamail/posta/internal/webauth"
@@ -41,6 +42,9 @@ type Options struct {
 	DKIM console.DKIMKeys
 	// Resolver checks whether records are live (?check=1); default net.DefaultResolver.
 	Resolver console.Resolver
+	// Migrate serves /migrations (IMAP migrations from other providers); nil: those routes
+	// answer 503.
+	Migrate *migrate.Service
 }
 
 // API serves /api/v1.
@@ -75,7 +79,7 @@ func New(dir *directory.Service, web *webauth.Service, q *queue.Queue, opts Opti
 		opts.Logger = slog.Default()
 	}
 	a := &API{dir: dir, web: web, queue: q, opts: opts, mux: http.NewServeMux()}
-	a.routes = append(a.table(), a.provisionRoutes()...)
+	a.routes = append(append(a.table(), a.provisionRoutes()...), a.migrateRoutes()...)
 	for i := range a.routes {
 		rt := &a.routes[i]
 		a.mux.HandleFunc(rt.method+" /api/v1"+rt.path, func(w http.ResponseWriter, r *http.Request) { a.serve(w, r, rt) })
@@ -167,6 +171,8 @@ var statusOf = map[string]int{
 	"invalid-signature":     http.StatusUnauthorized,
 	"webhook-disabled":      http.StatusServiceUnavailable,
 	"billing-disabled":      http.StatusServiceUnavailable,
+	"migration-disabled":    http.StatusServiceUnavailable,
+	"job-finished":          http.StatusConflict,
 }
 
 func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {

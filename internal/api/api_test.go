@@ -15,9 +15,12 @@ import (
 	"github.com/postamail/posta/internal/api"
 	"github.com/postamail/posta/internal/auth"
 	"github.com/postamail/posta/internal/blob"
+	"github.com/postamail/posta/internal/changes"
 	"github.com/postamail/posta/internal/db"
 	"github.com/postamail/posta/internal/db/dbtest"
 	"github.com/postamail/posta/internal/directory"
+	"github.com/postamail/posta/internal/mailstore"
+	"github.com/postamail/posta/internal/migrate"
 	"github.com/postamail/posta/internal/queue"
 	"github.com/postamail/posta/internal/webauth"
 )
@@ -71,7 +74,11 @@ func setup(t *testing.T, d *db.DB) *fixture {
 		t.Fatal(err)
 	}
 	q := queue.New(d, b)
-	a := api.New(dir, web, q, api.Options{Hostname: "mail.provider.test", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	store := mailstore.New(d, b, changes.New(), mailstore.Options{Logger: log})
+	t.Cleanup(func() { store.Close() })
+	mig := migrate.New(d, dir, store, migrate.Options{KeyFile: filepath.Join(t.TempDir(), migrate.KeyFileName), Logger: log})
+	a := api.New(dir, web, q, api.Options{Hostname: "mail.provider.test", Logger: log, Migrate: mig})
 	srv := httptest.NewTLSServer(a)
 	t.Cleanup(srv.Close)
 	return &fixture{t: t, srv: srv, dir: dir, api: a, q: q}
@@ -286,6 +293,15 @@ func TestIsolationMatrix(t *testing.T) {
 		acct := func(a string) string {
 			return `{"address":"` + a + `","password":"` + pw + `","cos":"Business Mail 200 MB"}`
 		}
+		mig := func(a string) string {
+			return `{"address":"` + a + `","source_host":"imap.old.test","source_user":"u","source_password":"p"}`
+		}
+		st, body := sessions["boss@provider.test"].do("POST", "/api/v1/migrations", mig("mario@rossi.it"))
+		var job struct{ ID int64 }
+		if err := json.Unmarshal([]byte(body), &job); st != 201 || err != nil {
+			t.Fatalf("create migration: %d %s", st, body)
+		}
+		jobPath := fmt.Sprintf("/api/v1/migrations/%d", job.ID)
 		calls := []call{
 			{method: "GET", path: "/api/v1/tenants", allowed: [5]bool{true, true, true, true, false}, leak: "Rossi"},
 			{method: "GET", path: "/api/v1/tenants/Rossi%20Srl", allowed: [5]bool{true, true, true, false, false}},
@@ -322,6 +338,14 @@ func TestIsolationMatrix(t *testing.T) {
 			{method: "GET", path: "/api/v1/audit", allowed: [5]bool{true, true, false, true, false}, leak: "rossi.it"},
 			{method: "GET", path: "/api/v1/queue", allowed: [5]bool{true, false, false, false, false}},
 			{method: "GET", path: "/api/v1/trace?q=mario@rossi.it", allowed: [5]bool{true, false, false, false, false}},
+			{method: "GET", path: "/api/v1/migrations", allowed: [5]bool{true, true, true, true, false}, leak: "mario@rossi.it"},
+			{method: "GET", path: "/api/v1/migrations?tenant=Rossi%20Srl", allowed: [5]bool{true, true, true, false, false}},
+			{method: "POST", path: "/api/v1/migrations", body: mig("mario@rossi.it"), allowed: [5]bool{true, true, true, false, false}},
+			{method: "POST", path: "/api/v1/migrations", body: mig("anna@verdi.it"), allowed: [5]bool{true, true, false, false, false}},
+			{method: "GET", path: jobPath, allowed: [5]bool{true, true, true, false, false}},
+			{method: "GET", path: jobPath + "/report", allowed: [5]bool{true, true, true, false, false}},
+			{method: "GET", path: jobPath + "/report?format=csv", allowed: [5]bool{true, true, true, false, false}},
+			{method: "POST", path: jobPath + "/cancel", allowed: [5]bool{true, true, true, false, false}, once: true},
 			{method: "DELETE", path: "/api/v1/aliases/info@rossi.it", allowed: [5]bool{true, true, true, false, false}, once: true},
 			{method: "DELETE", path: "/api/v1/accounts/anna@verdi.it", allowed: [5]bool{true, true, false, false, false}, once: true},
 		}
@@ -364,7 +388,7 @@ func TestIsolationMatrix(t *testing.T) {
 		// Guessing ids or names of tenant A as tenant B gives the same answer as a name that
 		// does not exist.
 		b := sessions["admin@bianchi.it"]
-		for _, pair := range [][2]string{{"/api/v1/accounts/mario@rossi.it", "/api/v1/accounts/nobody@nowhere.it"}, {"/api/v1/tenants/1", "/api/v1/tenants/999"}, {"/api/v1/lists/tutti@rossi.it", "/api/v1/lists/none@nowhere.it"}} {
+		for _, pair := range [][2]string{{jobPath, "/api/v1/migrations/99999"}, {"/api/v1/accounts/mario@rossi.it", "/api/v1/accounts/nobody@nowhere.it"}, {"/api/v1/tenants/1", "/api/v1/tenants/999"}, {"/api/v1/lists/tutti@rossi.it", "/api/v1/lists/none@nowhere.it"}} {
 			st1, b1 := b.do("GET", pair[0], "")
 			st2, b2 := b.do("GET", pair[1], "")
 			if st1 != st2 || problemType(b1) != problemType(b2) {
