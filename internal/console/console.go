@@ -34,6 +34,7 @@ import (
 	"github.com/postamail/posta/internal/billing"
 	"github.com/postamail/posta/internal/directory"
 	"github.com/postamail/posta/internal/dkim"
+	"github.com/postamail/posta/internal/migrate"
 	"github.com/postamail/posta/internal/provision"
 	"github.com/postamail/posta/internal/webauth"
 )
@@ -71,6 +72,8 @@ type Options struct {
 	Billing *billing.Service
 	// DKIM gives a domain's DKIM keys for its DNS records (made when missing); nil: none.
 	DKIM DKIMKeys
+	// Migrate serves the migration page (/migrations); nil: it does not exist.
+	Migrate *migrate.Service
 }
 
 // DKIMKeys is the DKIM key store (internal/dkim).
@@ -279,6 +282,9 @@ func (c *Console) routes() {
 	m.Handle("GET /cos", c.admin(c.cosPage))
 	m.Handle("POST /cos", c.admin(c.cosCreate))
 	c.provisionRoutes(m)
+	if c.opts.Migrate != nil {
+		c.migrateRoutes(m)
+	}
 
 	c.billingRoutes(m)
 
@@ -429,10 +435,12 @@ type view struct {
 	Data      any
 	// Billing: the credit pages exist.
 	Billing bool
+	// Migrations: the migration page exists.
+	Migrations bool
 }
 
 func (c *Console) bareView(r *http.Request) *view {
-	return &view{L: langFor(r), Path: r.URL.RequestURI(), Hostname: c.opts.Hostname, Billing: c.opts.Billing != nil}
+	return &view{L: langFor(r), Path: r.URL.RequestURI(), Hostname: c.opts.Hostname, Billing: c.opts.Billing != nil, Migrations: c.opts.Migrate != nil}
 }
 
 func (c *Console) newView(w http.ResponseWriter, r *http.Request, actor directory.Actor, csrf string) *view {

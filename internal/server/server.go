@@ -360,7 +360,7 @@ func (s *Server) httpsHandler() http.Handler {
 	autoconfig.New(autoconfig.FromConfig(s.Config), s.Directory, s.Log).Register(mux)
 	prov := provision.New(s.Directory, provision.Options{Sender: s.Deliver, Client: autoconfig.FromConfig(s.Config), Logger: s.Log})
 	mux.Handle("/api/", api.New(s.Directory, s.Web, s.Queue, api.Options{Hostname: s.Config.Hostname, Logger: s.Log, Provision: prov, Billing: s.Billing, DKIM: s.DKIM, Migrate: s.Migrate}))
-	mux.Handle("/", console.New(s.Directory, s.Web, console.Options{Hostname: s.Config.Hostname, Logger: s.Log, Provision: prov, Client: autoconfig.FromConfig(s.Config), Billing: s.Billing, DKIM: s.DKIM}))
+	mux.Handle("/", console.New(s.Directory, s.Web, console.Options{Hostname: s.Config.Hostname, Logger: s.Log, Provision: prov, Client: autoconfig.FromConfig(s.Config), Billing: s.Billing, DKIM: s.DKIM, Migrate: s.Migrate}))
 	return mux
 }
 
