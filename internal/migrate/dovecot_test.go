@@ -203,11 +203,15 @@ func newDest(t testing.TB, d *db.DB) *dest {
 
 // runner runs the migration runner until the returned stop is called.
 func (e *dest) runner(t testing.TB) (stop func()) {
+	return e.runnerWith(t, RunnerOptions{Poll: 20 * time.Millisecond, Lease: 3 * time.Second, Batch: 20, Folders: 3})
+}
+
+func (e *dest) runnerWith(t testing.TB, o RunnerOptions) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		e.svc.Run(ctx, RunnerOptions{Poll: 20 * time.Millisecond, Lease: 3 * time.Second, Batch: 20, Folders: 3})
+		e.svc.Run(ctx, o)
 	}()
 	stopped := false
 	stop = func() {
