@@ -417,7 +417,7 @@ func TestMigrateFromDovecot(t *testing.T) {
 		if mid.Status != StatusQueued || mid.Copied == 0 || mid.Copied >= 240 {
 			t.Fatalf("after stopping the runner: status %s, %d copied", mid.Status, mid.Copied)
 		}
-		e.runner(t)
+		stop = e.runner(t)
 		j = e.wait(t, j.ID)
 		if j.Status != StatusDone || j.Failed != 0 {
 			t.Fatalf("job: %+v", j)
@@ -492,6 +492,18 @@ func TestMigrateFromDovecot(t *testing.T) {
 		bad := e.wait(t, e.create(t, dc, "bruno@new.test", "bruno@old.test", "Sbagliata-9").ID)
 		if bad.Status != StatusFailed || bad.ErrorKind != "source-login-failed" || !strings.Contains(bad.Error, "refused the login of bruno@old.test") {
 			t.Errorf("wrong password: %s %s %q", bad.Status, bad.ErrorKind, bad.Error)
+		}
+
+		// A node that claimed a job and died (no release, no heartbeat): once its lease runs
+		// out, another runner takes the job and finishes it.
+		stop()
+		orphan := e.create(t, dc, "bruno@new.test", "bruno@old.test", "Vecchia-2")
+		if got, err := e.svc.claim(context.Background(), time.Now(), 10, 500*time.Millisecond); err != nil || len(got) != 1 || got[0].ID != orphan.ID {
+			t.Fatalf("claim: %v %v", got, err)
+		}
+		e.runner(t)
+		if o := e.wait(t, orphan.ID); o.Status != StatusDone || o.Attempts != 2 {
+			t.Errorf("orphaned job: %s after %d attempts (%s)", o.Status, o.Attempts, o.Error)
 		}
 	})
 }
