@@ -131,7 +131,12 @@ func TestMigrateBetweenTwoPostas(t *testing.T) {
 		t.Fatalf("plaintext without --allow-plaintext: exit %d, %s", code, errs)
 	}
 	args = append(args, "--source-tls", "none", "--allow-plaintext")
-	out := dst.mustRun(append(args, "--wait")...)
+	// The trial: the report, nothing copied.
+	out := dst.mustRun(append(args, "--dry-run", "--wait")...)
+	if !strings.Contains(out, "FOLDER") || !strings.Contains(out, "Caffè ☕") || !strings.Contains(out, "copied 0 ") {
+		t.Fatalf("dry run: %s", out)
+	}
+	out = dst.mustRun(append(args, "--wait")...)
 	if !strings.Contains(out, ": done") || !strings.Contains(out, "copied 40") {
 		t.Fatalf("migration: %s", out)
 	}
@@ -167,7 +172,7 @@ func TestMigrateBetweenTwoPostas(t *testing.T) {
 		Copied int64
 	}
 	dst.runJSON(&jobs, "migrate", "list")
-	if len(jobs) != 2 || jobs[1].Copied != 40 || jobs[0].Copied != 0 {
+	if len(jobs) != 3 || jobs[1].Copied != 40 || jobs[0].Copied != 0 {
 		t.Errorf("jobs: %+v", jobs)
 	}
 	csv := dst.mustRun("migrate", "report", fmt.Sprint(jobs[1].ID), "--format", "csv")

@@ -102,7 +102,16 @@ func migrateIMAP(ctx context.Context, e *env, args []string) error {
 			fmt.Fprintf(e.stdout, "migration %d queued: %s from %s@%s (posta serve runs it; follow it with posta migrate show %d)\n", j.ID, j.Address, j.SourceUser, j.SourceHost, j.ID)
 			return nil
 		}
-		return waitJobs(ctx, e, m, []int64{j.ID}, *asJSON)
+		err = waitJobs(ctx, e, m, []int64{j.ID}, *asJSON)
+		if err == nil && r.DryRun && !*asJSON {
+			rep, err := m.Report(ctx, j.ID)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(e.stdout)
+			printReport(e.stdout, rep)
+		}
+		return err
 	})
 }
 
@@ -350,36 +359,42 @@ func migrateReport(ctx context.Context, e *env, args []string) error {
 		case "csv":
 			return rep.WriteCSV(e.stdout)
 		}
-		fmt.Fprintln(e.stdout, progressLine(rep.Job))
-		fmt.Fprintf(e.stdout, "duration %.1f s\n", rep.DurationSeconds)
-		if p := rep.Plan; p != nil {
-			quota := "no quota"
-			if p.QuotaBytes > 0 {
-				quota = fmt.Sprintf("quota %s, used %s, needed %s", fmtMB(p.QuotaBytes), fmtMB(p.UsedBytes), fmtMB(p.NeededBytes))
-				if !p.QuotaSufficient {
-					quota += fmt.Sprintf(": %d MB short", p.ShortfallMB)
-				}
-			}
-			fmt.Fprintf(e.stdout, "size limit %s, %s\n\n", fmtMB(p.SizeLimit), quota)
-			var rows [][]string
-			for _, f := range p.Folders {
-				dest := f.Dest
-				if f.Skip != "" {
-					dest = "(not copied: " + f.Skip + ")"
-				}
-				rows = append(rows, []string{f.Source, dest, strconv.FormatInt(f.Messages, 10), fmtMB(f.Bytes), strconv.FormatInt(f.ToCopy, 10),
-					strconv.FormatInt(f.AlreadyCopied, 10), strconv.FormatInt(f.TooLarge, 10), strconv.FormatInt(f.Copied, 10), strconv.FormatInt(f.Failed, 10)})
-			}
-			table(e.stdout, []string{"FOLDER", "DESTINATION", "MESSAGES", "SIZE", "TO COPY", "ALREADY", "TOO LARGE", "COPIED", "FAILED"}, rows)
-		}
-		if len(rep.Items) > 0 {
-			fmt.Fprintln(e.stdout)
-			var rows [][]string
-			for _, it := range rep.Items {
-				rows = append(rows, []string{it.Folder, strconv.FormatUint(uint64(it.UID), 10), it.Outcome, it.Reason, fmtMB(it.Size), it.Subject, it.Detail})
-			}
-			table(e.stdout, []string{"FOLDER", "UID", "OUTCOME", "REASON", "SIZE", "SUBJECT", "DETAIL"}, rows)
-		}
+		printReport(e.stdout, rep)
 		return nil
 	})
+}
+
+// printReport writes a report for people: the outcome, the plan per folder, and every message
+// skipped or not copied.
+func printReport(w io.Writer, rep *migrate.Report) {
+	fmt.Fprintln(w, progressLine(rep.Job))
+	fmt.Fprintf(w, "duration %.1f s\n", rep.DurationSeconds)
+	if p := rep.Plan; p != nil {
+		quota := "no quota"
+		if p.QuotaBytes > 0 {
+			quota = fmt.Sprintf("quota %s, used %s, needed %s", fmtMB(p.QuotaBytes), fmtMB(p.UsedBytes), fmtMB(p.NeededBytes))
+			if !p.QuotaSufficient {
+				quota += fmt.Sprintf(": %d MB short", p.ShortfallMB)
+			}
+		}
+		fmt.Fprintf(w, "size limit %s, %s\n\n", fmtMB(p.SizeLimit), quota)
+		var rows [][]string
+		for _, f := range p.Folders {
+			dest := f.Dest
+			if f.Skip != "" {
+				dest = "(not copied: " + f.Skip + ")"
+			}
+			rows = append(rows, []string{f.Source, dest, strconv.FormatInt(f.Messages, 10), fmtMB(f.Bytes), strconv.FormatInt(f.ToCopy, 10),
+				strconv.FormatInt(f.AlreadyCopied, 10), strconv.FormatInt(f.TooLarge, 10), strconv.FormatInt(f.Copied, 10), strconv.FormatInt(f.Failed, 10)})
+		}
+		table(w, []string{"FOLDER", "DESTINATION", "MESSAGES", "SIZE", "TO COPY", "ALREADY", "TOO LARGE", "COPIED", "FAILED"}, rows)
+	}
+	if len(rep.Items) > 0 {
+		fmt.Fprintln(w)
+		var rows [][]string
+		for _, it := range rep.Items {
+			rows = append(rows, []string{it.Folder, strconv.FormatUint(uint64(it.UID), 10), it.Outcome, it.Reason, fmtMB(it.Size), it.Subject, it.Detail})
+		}
+		table(w, []string{"FOLDER", "UID", "OUTCOME", "REASON", "SIZE", "SUBJECT", "DETAIL"}, rows)
+	}
 }

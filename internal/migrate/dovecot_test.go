@@ -29,8 +29,7 @@ import (
 
 // dovecot is a real Dovecot (Debian's dovecot-imapd) on loopback, run by bench/peers/dovecot.
 type dovecot struct {
-	port  int
-	delim string
+	port int
 }
 
 // startDovecot runs Dovecot with the given users (user, password, user, password...), or skips
