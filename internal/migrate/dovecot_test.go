@@ -36,6 +36,13 @@ type dovecot struct {
 // the test when Dovecot is not installed.
 func startDovecot(t testing.TB, users ...string) *dovecot {
 	t.Helper()
+	return startDovecotWith(t, nil, users...)
+}
+
+// startDovecotWith runs Dovecot with extra environment for bench/peers/dovecot (DOVECOT_MASTER,
+// DOVECOT_TLS_*).
+func startDovecotWith(t testing.TB, env []string, users ...string) *dovecot {
+	t.Helper()
 	if _, err := exec.LookPath("dovecot"); err != nil {
 		if _, err := os.Stat("/usr/sbin/dovecot"); err != nil {
 			t.Skip("Dovecot is not installed (apt-get install -y dovecot-imapd): the migration tests need a real IMAP source")
@@ -63,7 +70,7 @@ func startDovecot(t testing.TB, users ...string) *dovecot {
 	ln.Close()
 	args := append([]string{script, "start", dir, users[0], users[1], fmt.Sprint(port)}, users[2:]...)
 	cmd := exec.Command("bash", args...)
-	cmd.Env = append(os.Environ(), "PATH=/usr/sbin:/usr/bin:/sbin:/bin:"+os.Getenv("PATH"))
+	cmd.Env = append(append(os.Environ(), "PATH=/usr/sbin:/usr/bin:/sbin:/bin:"+os.Getenv("PATH")), env...)
 	// Dovecot keeps the descriptors it was given: its output goes to a file, not to a pipe
 	// the test would wait on forever.
 	out, err := os.Create(filepath.Join(dir, "start.out"))
