@@ -1,10 +1,12 @@
 package migrate
 
 import (
+	"context"
 	"errors"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/postamail/posta/internal/db"
 	"github.com/postamail/posta/internal/db/dbtest"
@@ -122,4 +124,35 @@ func TestBulk(t *testing.T) {
 			t.Errorf("refused files queued jobs: %d in all", len(list))
 		}
 	})
+}
+
+func TestLimiter(t *testing.T) {
+	for _, tt := range []struct {
+		name        string
+		maxBytes    int64
+		maxMsgs     int
+		bytes, msgs int64
+		want        time.Duration
+	}{
+		{"none", 0, 0, 1 << 30, 1000, 0},
+		{"bytes", 1 << 20, 0, 1 << 19, 1, 500 * time.Millisecond},
+		{"messages", 0, 40, 10, 10, 250 * time.Millisecond},
+		{"the slower of the two", 1 << 20, 100, 1 << 18, 50, 500 * time.Millisecond},
+	} {
+		l := &limiter{start: time.Now(), maxBytes: tt.maxBytes, maxMsgs: tt.maxMsgs}
+		start := time.Now()
+		if err := l.wait(t.Context(), tt.bytes, int(tt.msgs)); err != nil {
+			t.Fatal(err)
+		}
+		if got := time.Since(start); got < tt.want-20*time.Millisecond || got > tt.want+2*time.Second {
+			t.Errorf("%s: waited %v, want about %v", tt.name, got, tt.want)
+		}
+	}
+	// A cancelled job stops waiting.
+	l := &limiter{start: time.Now(), maxMsgs: 1}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := l.wait(ctx, 0, 100); err == nil {
+		t.Error("wait ignored the cancellation")
+	}
 }

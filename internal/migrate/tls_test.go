@@ -82,6 +82,20 @@ func TestMigrateTLSAndAdminLogin(t *testing.T) {
 	if admin.Status != StatusDone || admin.Copied != 30 {
 		t.Errorf("STARTTLS as an administrator acting as the user: %s, %d copied (%s)", admin.Status, admin.Copied, admin.Error)
 	}
+
+	// The default size limit (29 MB, when neither the class of service nor the tenant sets
+	// one): a larger message is listed in the trial's report as skipped.
+	appendMsg(t, c, "INBOX", testMessage("huge", 30<<20), nil, time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC))
+	trial := e.wait(t, e.create(t, dc, "small@new.test", "carla@old.test", "Vecchia-3", func(r *Request) {
+		r.SourceTLS, r.SourcePort, r.AllowPlaintext, r.DryRun = TLSImplicit, tlsPort, false, true
+	}).ID)
+	rep, err := e.svc.Report(e.sys, trial.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := rep.Plan; p == nil || p.SizeLimit != 29<<20 || len(p.TooLarge) != 1 || p.TooLarge[0].Size <= 30<<20 {
+		t.Errorf("trial with the default size limit: %+v", rep.Plan)
+	}
 	stop()
 
 	// With the system's roots, the self-signed certificate is refused.
