@@ -111,7 +111,7 @@ func TestMigrateBetweenTwoPostas(t *testing.T) {
 		f := folders[i%len(folders)]
 		var b bytes.Buffer
 		fmt.Fprintf(&b, "From: a@old.test\r\nTo: alice@acme.test\r\nSubject: n. %d\r\nMessage-ID: <e2e-%d@old.test>\r\n\r\n", i, i)
-		for range i * 40 {
+		for range i * 120 {
 			b.WriteString("una riga di testo àè\r\n")
 		}
 		cmd := c.Append(f, int64(b.Len()), &imap.AppendOptions{Flags: flagSets[i%len(flagSets)], Time: base.Add(time.Duration(i) * time.Minute)})
@@ -186,6 +186,23 @@ func TestMigrateBetweenTwoPostas(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(dst.mustRun("migrate", "report", fmt.Sprint(jobs[1].ID), "--format", "json")), &rep); err != nil || len(rep.Plan.Folders) != 9 {
 		t.Errorf("JSON report: %+v %v", rep, err)
+	}
+
+	// A spreadsheet of accounts: carol's quota (1 MB) is too small for alice's mail, which a
+	// trial says without copying anything.
+	sheet := writeFile(t, dst.dir, "caselle.csv", fmt.Sprintf("Source host;Source port;Source user;Source password;Destination address\r\n127.0.0.1;%d;alice@acme.test;%s;carol@acme.test\r\n", portIMAP+src.offset, testPW))
+	out = dst.mustRun("migrate", "bulk", sheet, "--tenant", "Acme", "--source-tls", "none", "--allow-plaintext", "--dry-run", "--wait")
+	if !strings.Contains(out, "carol@acme.test: done") {
+		t.Errorf("bulk trial: %s", out)
+	}
+	var bulkJobs []struct {
+		ID     int64
+		DryRun bool `json:"dry_run"`
+	}
+	dst.runJSON(&bulkJobs, "migrate", "list", "--tenant", "Acme")
+	rep2 := dst.mustRun("migrate", "report", fmt.Sprint(bulkJobs[0].ID))
+	if !bulkJobs[0].DryRun || !strings.Contains(rep2, "MB short") {
+		t.Errorf("bulk trial report:\n%s", rep2)
 	}
 
 	// A wrong source password: a clear error, exit 1.
