@@ -280,8 +280,12 @@ func (s *Service) Create(ctx context.Context, r Request) (*Job, error) {
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE migration_jobs SET secret = ? WHERE id = ?`, sealed, id)
-		return err
+		if _, err = tx.ExecContext(ctx, `UPDATE migration_jobs SET secret = ? WHERE id = ?`, sealed, id); err != nil {
+			return err
+		}
+		return directory.AuditTx(ctx, tx, acc.TenantID, "migration.create", acc.Address, nil, map[string]any{
+			"job": id, "source_host": r.SourceHost, "source_port": r.SourcePort, "source_tls": r.SourceTLS, "source_user": r.SourceUser,
+			"source_authz": r.SourceAuthz, "dry_run": r.DryRun, "force": r.Force})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("migrate: create job: %w", err)
@@ -389,9 +393,15 @@ func (s *Service) Cancel(ctx context.Context, id int64) (*Job, error) {
 		return nil, &directory.Error{Kind: "job-finished", Msg: fmt.Sprintf("migration job %d has already ended (%s)", id, j.Status)}
 	}
 	now := db.Now()
-	if _, err := s.db.ExecContext(ctx, `UPDATE migration_jobs SET status = CASE WHEN status = 'queued' THEN 'cancelled' ELSE status END,
-		finished_at = CASE WHEN status = 'queued' THEN ? ELSE finished_at END, secret = CASE WHEN status = 'queued' THEN NULL ELSE secret END,
-		cancel_requested = TRUE WHERE id = ?`, now, id); err != nil {
+	err = s.db.WriteTx(ctx, func(tx *db.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE migration_jobs SET status = CASE WHEN status = 'queued' THEN 'cancelled' ELSE status END,
+			finished_at = CASE WHEN status = 'queued' THEN ? ELSE finished_at END, secret = CASE WHEN status = 'queued' THEN NULL ELSE secret END,
+			cancel_requested = TRUE WHERE id = ?`, now, id); err != nil {
+			return err
+		}
+		return directory.AuditTx(ctx, tx, j.TenantID, "migration.cancel", j.Address, nil, map[string]any{"job": id})
+	})
+	if err != nil {
 		return nil, err
 	}
 	return s.load(ctx, id)

@@ -88,6 +88,20 @@ func TestCreateChecksAndIsolation(t *testing.T) {
 		if _, err := e.svc.Cancel(e.sys, j.ID); err == nil {
 			t.Error("cancelling an ended job succeeded")
 		}
+		audit, err := e.dir.ListAudit(e.sys, "Nuova Srl", 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var actions []string
+		for _, a := range audit {
+			actions = append(actions, a.Action)
+			if strings.Contains(a.After, `"pw"`) {
+				t.Errorf("the audit log holds the source password: %+v", a)
+			}
+		}
+		if !strings.Contains(strings.Join(actions, " "), "migration.cancel migration.create") {
+			t.Errorf("audit actions %v", actions)
+		}
 	})
 }
 
