@@ -52,6 +52,7 @@ func TestMigrationsPage(t *testing.T) {
 	body = b.get("/migrations?tenant=Acme")
 	contains(t, body, "alice@imap.old.test:143", "the job's source")
 	contains(t, body, `data-test="mig-status">queued`, "the job's status")
+	contains(t, body, `data-refresh="5"`, "the page refreshing itself while a job is not finished")
 	id := regexp.MustCompile(`data-test="mig-row-(\d+)"`).FindStringSubmatch(body)[1]
 	csv := b.get("/migrations/" + id + "/report?format=csv")
 	b.want(200, "CSV report")
@@ -79,6 +80,7 @@ func TestMigrationsPage(t *testing.T) {
 	b.want(http.StatusSeeOther, "cancel")
 	body = b.get("/migrations?tenant=Acme")
 	contains(t, body, `data-test="mig-status">stopped`, "the cancelled job")
+	lacks(t, body, `data-refresh`, "a refresh with every job finished")
 
 	// Italian.
 	b.lang = "it"
