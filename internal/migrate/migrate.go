@@ -21,6 +21,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/postamail/posta/internal/db"
 	"github.com/postamail/posta/internal/directory"
 	"github.com/postamail/posta/internal/mailstore"
@@ -52,16 +54,21 @@ type Options struct {
 	Logger         *slog.Logger
 	// Dialer dials the source servers; default a net.Dialer with a 30 s timeout.
 	Dialer *net.Dialer
+	// Registerer receives the migration metrics (messages by outcome, bytes copied); nil: none.
+	Registerer prometheus.Registerer
 }
 
 // Service creates, lists and runs migration jobs.
 type Service struct {
-	db     *db.DB
-	dir    *directory.Service
-	store  *mailstore.Store
-	sealer *Sealer
-	opts   Options
-	log    *slog.Logger
+	// messages counts messages by outcome (copied, skipped, failed); bytes counts bytes copied.
+	messages *prometheus.CounterVec
+	bytes    prometheus.Counter
+	db       *db.DB
+	dir      *directory.Service
+	store    *mailstore.Store
+	sealer   *Sealer
+	opts     Options
+	log      *slog.Logger
 }
 
 // New returns the migration service.
@@ -75,7 +82,14 @@ func New(d *db.DB, dir *directory.Service, store *mailstore.Store, opts Options)
 	if opts.Dialer == nil {
 		opts.Dialer = &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
 	}
-	return &Service{db: d, dir: dir, store: store, sealer: NewSealer(opts.KeyFile), opts: opts, log: opts.Logger}
+	s := &Service{db: d, dir: dir, store: store, sealer: NewSealer(opts.KeyFile), opts: opts, log: opts.Logger,
+		messages: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "posta_migration_messages_total", Help: "Messages of IMAP migrations, by outcome (copied, skipped, failed)."}, []string{"outcome"}),
+		bytes:    prometheus.NewCounter(prometheus.CounterOpts{Name: "posta_migration_bytes_total", Help: "Bytes copied by IMAP migrations."}),
+	}
+	if opts.Registerer != nil {
+		opts.Registerer.MustRegister(s.messages, s.bytes)
+	}
+	return s
 }
 
 // Request asks for a migration job.

@@ -528,6 +528,7 @@ func (r *run) item(ctx context.Context, it Item) {
 	} else {
 		r.skipped.Add(1)
 	}
+	r.s.messages.WithLabelValues(it.Outcome).Inc()
 	if err := r.s.addItem(context.WithoutCancel(ctx), r.job.ID, it); err != nil {
 		r.s.log.Warn("migration: record item", "job", r.job.ID, "err", err)
 	}
@@ -639,6 +640,8 @@ func (r *run) storeBatch(ctx context.Context, fp *FolderPlan, mb *mailstore.Mail
 				atomic.AddInt64(&fp.CopiedBytes, int64(len(app[i].Raw)))
 				r.copied.Add(1)
 				r.copiedBytes.Add(int64(len(app[i].Raw)))
+				r.s.messages.WithLabelValues("copied").Inc()
+				r.s.bytes.Add(float64(len(app[i].Raw)))
 				r.done.Add(1)
 				r.doneBytes.Add(int64(len(app[i].Raw)))
 			case errors.Is(tr.Err, mailstore.ErrOverQuota):

@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/postamail/posta/internal/db/dbtest"
 )
 
@@ -81,6 +83,20 @@ func TestMigrateTLSAndAdminLogin(t *testing.T) {
 	}).ID)
 	if admin.Status != StatusDone || admin.Copied != 30 {
 		t.Errorf("STARTTLS as an administrator acting as the user: %s, %d copied (%s)", admin.Status, admin.Copied, admin.Error)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(e.svc.messages)
+	mfs, err := reg.Gather()
+	copied := 0.0
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			if len(m.GetLabel()) == 1 && m.GetLabel()[0].GetValue() == "copied" {
+				copied = m.GetCounter().GetValue()
+			}
+		}
+	}
+	if err != nil || copied != 60 {
+		t.Errorf("posta_migration_messages_total{outcome=copied} = %v, want 60 (%v)", copied, err)
 	}
 
 	// The default size limit (29 MB, when neither the class of service nor the tenant sets

@@ -122,6 +122,7 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server,
 		KeyFile:        filepath.Join(cfg.DataDir, migrate.KeyFileName),
 		MaxMessageSize: cfg.Limits.MaxMessageSize,
 		Logger:         log,
+		Registerer:     s.Metrics.Registry,
 	})
 	s.Deliver.SetSigner(s.DKIM)
 	s.Resolver = resolver.New(resolver.Config{Logger: log})
