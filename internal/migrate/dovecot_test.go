@@ -494,6 +494,26 @@ func TestMigrateFromDovecot(t *testing.T) {
 			t.Errorf("small quota: %d messages stored", q.Messages)
 		}
 
+		// Forced: what fits is copied, the rest fails with the reason, and the job ends.
+		forced := e.wait(t, e.create(t, dc, "small@new.test", "bruno@old.test", "Vecchia-2", func(r *Request) { r.Force = true }).ID)
+		frep, err := e.svc.Report(e.sys, forced.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		overQuota := 0
+		for _, it := range frep.Items {
+			if it.Outcome == "failed" && it.Reason == "over-quota" {
+				overQuota++
+			}
+		}
+		if forced.Status != StatusDone || forced.Copied == 0 || forced.Failed == 0 || overQuota != int(forced.Failed) || forced.Copied+forced.Failed != 60 {
+			t.Errorf("forced into a small quota: %s, %d copied, %d failed, %d over quota", forced.Status, forced.Copied, forced.Failed, overQuota)
+		}
+		var csv bytes.Buffer
+		if err := frep.WriteCSV(&csv); err != nil || !strings.Contains(csv.String(), ",failed,over-quota,") {
+			t.Errorf("CSV report: %v\n%s", err, csv.String())
+		}
+
 		// A wrong source password: a clear error.
 		bad := e.wait(t, e.create(t, dc, "bruno@new.test", "bruno@old.test", "Sbagliata-9").ID)
 		if bad.Status != StatusFailed || bad.ErrorKind != "source-login-failed" || !strings.Contains(bad.Error, "refused the login of bruno@old.test") {
