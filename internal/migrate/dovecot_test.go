@@ -405,7 +405,7 @@ func TestMigrateFromDovecot(t *testing.T) {
 		}
 
 		// Two accounts at once; the runner is stopped half-way and started again.
-		j := e.create(t, dc, "anna@new.test", "anna@old.test", "Vecchia-1", func(r *Request) { r.MaxMsgsPerSec = 400 })
+		j := e.create(t, dc, "anna@new.test", "anna@old.test", "Vecchia-1", func(r *Request) { r.MaxMsgsPerSec = 80 })
 		jb := e.create(t, dc, "bruno@new.test", "bruno@old.test", "Vecchia-2")
 		deadline := time.Now().Add(30 * time.Second)
 		for {
