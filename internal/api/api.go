@@ -23,6 +23,7 @@ import (
 	"github.com/postamail/posta/internal/billing"
 	"github.com/postamail/posta/internal/console"
 	"github.com/postamail/posta/internal/directory"
+	"github.com/postamail/posta/internal/migrate"
 	"github.com/postamail/posta/internal/msglog"
 	"github.com/postamail/posta/internal/pim"
 	"github.com/postamail/posta/internal/provision"
@@ -47,6 +48,9 @@ type Options struct {
 	Resolver console.Resolver
 	// PIM serves the address books and calendars of accounts; nil: those routes answer 503.
 	PIM *pim.Service
+	// Migrate serves /migrations (IMAP migrations from other providers); nil: those routes
+	// answer 503.
+	Migrate *migrate.Service
 }
 
 // API serves /api/v1.
@@ -99,7 +103,7 @@ func New(dir *directory.Service, web *webauth.Service, q *queue.Queue, opts Opti
 		opts.Logger = slog.Default()
 	}
 	a := &API{dir: dir, web: web, queue: q, opts: opts, mux: http.NewServeMux()}
-	a.routes = append(append(append(a.table(), a.provisionRoutes()...), a.securityRoutes()...), a.pimRoutes()...)
+	a.routes = append(append(append(append(a.table(), a.provisionRoutes()...), a.securityRoutes()...), a.pimRoutes()...), a.migrateRoutes()...)
 	for i := range a.routes {
 		rt := &a.routes[i]
 		a.mux.HandleFunc(rt.method+" /api/v1"+rt.path, func(w http.ResponseWriter, r *http.Request) { a.serve(w, r, rt) })
@@ -203,6 +207,8 @@ var statusOf = map[string]int{
 	"totp-enrolment-required": http.StatusForbidden,
 	"totp-enforced":           http.StatusConflict,
 	"pim-disabled":            http.StatusServiceUnavailable,
+	"migration-disabled":      http.StatusServiceUnavailable,
+	"job-finished":            http.StatusConflict,
 }
 
 func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {

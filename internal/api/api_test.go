@@ -15,9 +15,12 @@ import (
 	"github.com/postamail/posta/internal/api"
 	"github.com/postamail/posta/internal/auth"
 	"github.com/postamail/posta/internal/blob"
+	"github.com/postamail/posta/internal/changes"
 	"github.com/postamail/posta/internal/db"
 	"github.com/postamail/posta/internal/db/dbtest"
 	"github.com/postamail/posta/internal/directory"
+	"github.com/postamail/posta/internal/mailstore"
+	"github.com/postamail/posta/internal/migrate"
 	"github.com/postamail/posta/internal/pim"
 	"github.com/postamail/posta/internal/queue"
 	"github.com/postamail/posta/internal/webauth"
@@ -31,6 +34,7 @@ type fixture struct {
 	dir *directory.Service
 	api *api.API
 	q   *queue.Queue
+	mig *migrate.Service
 }
 
 // setup: tenant A (rossi.it, verdi.it) with accounts and a list, tenant B (bianchi.it), and
@@ -72,10 +76,14 @@ func setup(t *testing.T, d *db.DB) *fixture {
 		t.Fatal(err)
 	}
 	q := queue.New(d, b)
-	a := api.New(dir, web, q, api.Options{Hostname: "mail.provider.test", Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), PIM: pim.New(d, dir)})
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	store := mailstore.New(d, b, changes.New(), mailstore.Options{Logger: log})
+	t.Cleanup(func() { store.Close() })
+	mig := migrate.New(d, dir, store, migrate.Options{KeyFile: filepath.Join(t.TempDir(), migrate.KeyFileName), Logger: log})
+	a := api.New(dir, web, q, api.Options{Hostname: "mail.provider.test", Logger: log, PIM: pim.New(d, dir), Migrate: mig})
 	srv := httptest.NewTLSServer(a)
 	t.Cleanup(srv.Close)
-	return &fixture{t: t, srv: srv, dir: dir, api: a, q: q}
+	return &fixture{t: t, srv: srv, dir: dir, api: a, q: q, mig: mig}
 }
 
 // with is f served by an API made with opts (Hostname and Logger filled in) and a fresh
@@ -85,11 +93,14 @@ func (f *fixture) with(d *db.DB, opts api.Options) *fixture {
 	if opts.PIM == nil {
 		opts.PIM = pim.New(d, f.dir)
 	}
+	if opts.Migrate == nil {
+		opts.Migrate = f.mig
+	}
 	web := webauth.New(d, f.dir, auth.NewThrottle(auth.ThrottleConfig{FreeAttempts: 100}, nil), webauth.Options{})
 	a := api.New(f.dir, web, f.q, opts)
 	srv := httptest.NewTLSServer(a)
 	f.t.Cleanup(srv.Close)
-	return &fixture{t: f.t, srv: srv, dir: f.dir, api: a, q: f.q}
+	return &fixture{t: f.t, srv: srv, dir: f.dir, api: a, q: f.q, mig: f.mig}
 }
 
 // session is a logged-in console client.

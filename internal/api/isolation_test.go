@@ -79,6 +79,16 @@ func TestIsolationMatrix(t *testing.T) {
 			return `{"address":"` + a + `","password":"` + pw + `","cos":"Business Mail 200 MB"}`
 		}
 		csv := "address;cos\r\nmatrix@rossi.it;Business Mail 200 MB\r\n"
+		mig := func(a string) string {
+			return `{"address":"` + a + `","source_host":"imap.old.test","source_user":"u","source_password":"p"}`
+		}
+		st, body := sessions["boss@provider.test"].do("POST", "/api/v1/migrations", mig("mario@rossi.it"))
+		var job struct{ ID int64 }
+		if err := json.Unmarshal([]byte(body), &job); st != 201 || err != nil {
+			t.Fatalf("create migration: %d %s", st, body)
+		}
+		jobPath := fmt.Sprintf("/api/v1/migrations/%d", job.ID)
+		migCSV := "source_host;source_user;source_password;address\r\nimap.old.test;u;p;mario@rossi.it\r\n"
 		A, B := "/api/v1/tenants/Rossi%20Srl", "/api/v1/billing/tenants/Rossi%20Srl"
 		calls := []matrixCall{
 			// Session and the administrator's own second factor.
@@ -184,6 +194,18 @@ func TestIsolationMatrix(t *testing.T) {
 			// Sending counters: each administrator its own scope.
 			{method: "GET", path: "/api/v1/sending", allowed: admins},
 			{method: "GET", path: "/api/v1/sending?tenant=Rossi%20Srl&days=30", allowed: readA},
+
+			// IMAP migrations into tenant A's accounts.
+			{method: "GET", path: "/api/v1/migrations", allowed: admins, leak: "mario@rossi.it"},
+			{method: "GET", path: "/api/v1/migrations?tenant=Rossi%20Srl", allowed: readA},
+			{method: "POST", path: "/api/v1/migrations", body: mig("mario@rossi.it"), allowed: readA},
+			{method: "POST", path: "/api/v1/migrations", body: mig("anna@verdi.it"), allowed: tenantA},
+			{method: "POST", path: A + "/migrations", body: migCSV, ctype: "text/csv", allowed: readA},
+			{method: "POST", path: A + "/migrations", body: strings.Replace(migCSV, "mario@rossi.it", "anna@verdi.it", 1), ctype: "text/csv", allowed: tenantA},
+			{method: "GET", path: jobPath, allowed: readA},
+			{method: "GET", path: jobPath + "/report", allowed: readA},
+			{method: "GET", path: jobPath + "/report?format=csv", allowed: readA},
+			{method: "POST", path: jobPath + "/cancel", allowed: readA, once: true},
 
 			// Audit log.
 			{method: "GET", path: "/api/v1/audit?tenant=Rossi%20Srl", allowed: tenantA},
@@ -306,7 +328,7 @@ func TestIsolationMatrix(t *testing.T) {
 			t.Fatalf("app password: %d %s", st, body)
 		}
 		var aps []struct{ ID int64 }
-		_, body := mario.do("GET", "/api/v1/me/app-passwords", "")
+		_, body = mario.do("GET", "/api/v1/me/app-passwords", "")
 		json.Unmarshal([]byte(body), &aps)
 		if len(aps) == 0 {
 			t.Fatalf("app passwords: %s", body)
@@ -326,6 +348,8 @@ func TestIsolationMatrix(t *testing.T) {
 		}{
 			{b, "GET", "/api/v1/accounts/mario@rossi.it", "/api/v1/accounts/nobody@nowhere.it", ""},
 			{b, "GET", "/api/v1/tenants/1", "/api/v1/tenants/999", ""},
+			{b, "GET", jobPath, "/api/v1/migrations/99999", ""},
+			{b, "POST", jobPath + "/cancel", "/api/v1/migrations/99999/cancel", ""},
 			{b, "GET", "/api/v1/tenants/1/usage", "/api/v1/tenants/999/usage", ""},
 			{b, "GET", "/api/v1/tenants/1/storage", "/api/v1/tenants/999/storage", ""},
 			{b, "GET", "/api/v1/tenants/1/provision/export?format=csv", "/api/v1/tenants/999/provision/export?format=csv", ""},

@@ -34,6 +34,7 @@ import (
 	"github.com/postamail/posta/internal/billing"
 	"github.com/postamail/posta/internal/directory"
 	"github.com/postamail/posta/internal/dkim"
+	"github.com/postamail/posta/internal/migrate"
 	"github.com/postamail/posta/internal/pim"
 	"github.com/postamail/posta/internal/provision"
 	"github.com/postamail/posta/internal/webauth"
@@ -74,6 +75,8 @@ type Options struct {
 	DKIM DKIMKeys
 	// PIM holds the address books and calendars users import into; nil: no import form.
 	PIM *pim.Service
+	// Migrate serves the migration page (/migrations); nil: it does not exist.
+	Migrate *migrate.Service
 }
 
 // DKIMKeys is the DKIM key store (internal/dkim).
@@ -282,6 +285,9 @@ func (c *Console) routes() {
 	m.Handle("GET /cos", c.admin(c.cosPage))
 	m.Handle("POST /cos", c.admin(c.cosCreate))
 	c.provisionRoutes(m)
+	if c.opts.Migrate != nil {
+		c.migrateRoutes(m)
+	}
 
 	c.billingRoutes(m)
 
@@ -447,10 +453,12 @@ type view struct {
 	Billing bool
 	// HasPIM: the contacts and calendar pages exist.
 	HasPIM bool
+	// Migrations: the migration page exists.
+	Migrations bool
 }
 
 func (c *Console) bareView(r *http.Request) *view {
-	return &view{L: langFor(r), Path: r.URL.RequestURI(), Hostname: c.opts.Hostname, Billing: c.opts.Billing != nil, HasPIM: c.opts.PIM != nil}
+	return &view{L: langFor(r), Path: r.URL.RequestURI(), Hostname: c.opts.Hostname, Billing: c.opts.Billing != nil, HasPIM: c.opts.PIM != nil, Migrations: c.opts.Migrate != nil}
 }
 
 func (c *Console) newView(w http.ResponseWriter, r *http.Request, actor directory.Actor, csrf string) *view {

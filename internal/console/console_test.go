@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/postamail/posta/internal/auth"
+	"github.com/postamail/posta/internal/db"
 	"github.com/postamail/posta/internal/db/dbtest"
 	"github.com/postamail/posta/internal/directory"
 	"github.com/postamail/posta/internal/pim"
@@ -32,6 +33,7 @@ const adminPW = "Console-Test-Password-42"
 // and the provider administrator boss@provider.test.
 type env struct {
 	t     *testing.T
+	db    *db.DB
 	dir   *directory.Service
 	web   *webauth.Service
 	srv   *httptest.Server
@@ -45,7 +47,7 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	d := dbtest.Open(t, dbtest.DSN(t, "sqlite"))
-	e := &env{t: t, sys: directory.WithActor(context.Background(), directory.SystemActor("test"))}
+	e := &env{t: t, db: d, sys: directory.WithActor(context.Background(), directory.SystemActor("test"))}
 	e.dir = directory.New(d, auth.NewHasher(auth.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}), directory.Options{})
 	must := func(err error) {
 		t.Helper()

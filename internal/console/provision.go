@@ -33,7 +33,7 @@ func (c *Console) provisionRoutes(m *http.ServeMux) {
 
 // bodyLimit is the largest request body: a spreadsheet upload may be large.
 func bodyLimit(r *http.Request) int64 {
-	if r.Method == http.MethodPost && r.URL.Path == "/provision" {
+	if r.Method == http.MethodPost && (r.URL.Path == "/provision" || r.URL.Path == "/migrations/bulk") {
 		return provision.MaxFileBytes + 64<<10
 	}
 	return 1 << 20

@@ -53,26 +53,62 @@ func (sh *Sheet) Columns() []string {
 // whole file is a *directory.Error of kind "invalid-spreadsheet" saying what is wrong and where;
 // problems of single cells are kept on their rows.
 func Read(data []byte) (*Sheet, error) {
+	b := &builder{sh: &Sheet{}}
+	if err := read(data, b); err != nil {
+		return nil, err
+	}
+	return b.sh, nil
+}
+
+// Table is a spreadsheet read with the same safety as the accounts template (size and row
+// limits, formulas, dates and encodings refused with row and column) but with columns of the
+// caller's choosing: its header row as written and its non-empty rows.
+type Table struct {
+	Format Format
+	Header []string
+	Rows   []TableRow
+	Notes  []string
+}
+
+// TableRow is one data row of a Table.
+type TableRow struct {
+	Num      int // the row's number as the spreadsheet program shows it (the header is 1)
+	Cells    []string
+	Problems []Problem
+}
+
+// ReadTable reads a spreadsheet, XLSX or CSV, whose first non-empty row is a header; the
+// caller maps the header to its columns.
+func ReadTable(data []byte) (*Table, error) {
+	b := &builder{sh: &Sheet{}, table: &Table{}}
+	if err := read(data, b); err != nil {
+		return nil, err
+	}
+	b.table.Format, b.table.Notes = b.sh.Format, b.sh.Notes
+	return b.table, nil
+}
+
+func read(data []byte, b *builder) error {
 	if len(data) > MaxFileBytes {
-		return nil, fileError("the file is %d MB; at most %d MB are accepted: split it into several files", len(data)>>20, MaxFileBytes>>20)
+		return fileError("the file is %d MB; at most %d MB are accepted: split it into several files", len(data)>>20, MaxFileBytes>>20)
 	}
 	if len(bytes.TrimSpace(bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")))) == 0 {
-		return nil, fileError("the file is empty")
+		return fileError("the file is empty")
 	}
 	switch {
 	case bytes.HasPrefix(data, []byte("PK\x03\x04")):
-		return readXLSX(data)
+		return readXLSX(data, b)
 	case bytes.HasPrefix(data, []byte("\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1")):
-		return nil, fileError("this is an Excel 97-2003 workbook (.xls) or an encrypted file: save it as an Excel workbook (.xlsx) or as CSV UTF-8, without a password")
+		return fileError("this is an Excel 97-2003 workbook (.xls) or an encrypted file: save it as an Excel workbook (.xlsx) or as CSV UTF-8, without a password")
 	case bytes.HasPrefix(data, []byte("%PDF")):
-		return nil, fileError("this is a PDF document, not a spreadsheet: send the XLSX or CSV file")
+		return fileError("this is a PDF document, not a spreadsheet: send the XLSX or CSV file")
 	case bytes.HasPrefix(data, []byte("\xff\xfe")) || bytes.HasPrefix(data, []byte("\xfe\xff")):
-		return readCSV(decodeUTF16(data), "read as UTF-16 (Unicode text)")
+		return readCSV(decodeUTF16(data), "read as UTF-16 (Unicode text)", b)
 	}
 	if bytes.IndexByte(data, 0) >= 0 {
-		return nil, fileError("this is not a spreadsheet: the file is binary, neither an XLSX workbook nor CSV text")
+		return fileError("this is not a spreadsheet: the file is binary, neither an XLSX workbook nor CSV text")
 	}
-	return readCSV(data, "")
+	return readCSV(data, "", b)
 }
 
 // decodeUTF16 converts UTF-16 with a byte-order mark to UTF-8.
@@ -143,12 +179,11 @@ type cell struct {
 // builder turns rows of cells into a Sheet: the header first, then the data rows.
 type builder struct {
 	sh       *Sheet
+	table    *Table // set: rows are kept as read, for ReadTable
 	header   bool
 	colOf    []Column // by file column; -1: no header
 	dataRows int
 }
-
-func newBuilder(f Format) *builder { return &builder{sh: &Sheet{Format: f}} }
 
 // cleanCell trims a value and finds what makes it unusable.
 func cleanCell(v string) (string, string) {
@@ -181,6 +216,9 @@ func (b *builder) add(num int, cells []cell) error {
 	}
 	if empty {
 		return nil
+	}
+	if b.table != nil {
+		return b.addTableRow(num, cells)
 	}
 	if !b.header {
 		return b.addHeader(num, cells)
@@ -249,16 +287,55 @@ func (b *builder) addHeader(num int, cells []cell) error {
 	return nil
 }
 
-func (b *builder) finish() (*Sheet, error) {
+// addTableRow keeps a row of a Table: the first is the header.
+func (b *builder) addTableRow(num int, cells []cell) error {
+	if !b.header {
+		b.header = true
+		for i, c := range cells {
+			if c.problem != "" {
+				return fileError("the header (row %d) must be plain text: cell %s%d %s", num, colLetter(i), num, c.problem)
+			}
+			b.table.Header = append(b.table.Header, c.val)
+		}
+		return nil
+	}
+	b.dataRows++
+	if b.dataRows > MaxRows {
+		return nil
+	}
+	row := TableRow{Num: num, Cells: make([]string, len(cells))}
+	for i, c := range cells {
+		v, bad := cleanCell(c.val)
+		if c.problem != "" {
+			bad = c.problem
+		}
+		if bad == "" && utf8.RuneCountInString(v) > maxCellChars {
+			bad = fmt.Sprintf("has %d characters; at most %d", utf8.RuneCountInString(v), maxCellChars)
+		}
+		if bad != "" {
+			row.Problems = append(row.Problems, Problem{Row: num, Cell: colLetter(i) + strconv.Itoa(num), Column: colLetter(i), Kind: "invalid-spreadsheet", Reason: bad})
+			continue
+		}
+		row.Cells[i] = v
+	}
+	b.table.Rows = append(b.table.Rows, row)
+	return nil
+}
+
+func (b *builder) finish() error {
+	what := "accounts"
+	if b.table != nil {
+		what = "rows"
+	}
 	switch {
 	case !b.header:
-		return nil, fileError("the file is empty")
+		return fileError("the file is empty")
 	case b.dataRows == 0:
-		return nil, fileError("the file has a header but no accounts")
+		return fileError("the file has a header but no %s", what)
 	case b.dataRows > MaxRows:
-		return nil, fileError("the file has %d accounts; at most %d are accepted in one file: split it into several files", b.dataRows, MaxRows)
+		return fileError("the file has %d %s; at most %d are accepted in one file: split it into several files", b.dataRows, what, MaxRows)
 	}
-	return b.sh, nil
+	return nil
 }
 
 // clip shortens a value quoted in a message.
@@ -273,9 +350,9 @@ func clip(s string) string {
 // UTF-8 at all, Windows-1252 (what Excel on Windows writes); a file that mixes the two is
 // refused. The delimiter is "," or ";" (Italian Excel) or a tab, taken from a "sep=" line or
 // guessed from the header.
-func readCSV(data []byte, note string) (*Sheet, error) {
+func readCSV(data []byte, note string, b *builder) error {
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
-	b := newBuilder(CSV)
+	b.sh.Format = CSV
 	if note != "" {
 		b.sh.Notes = append(b.sh.Notes, note)
 	}
@@ -291,11 +368,11 @@ func readCSV(data []byte, note string) (*Sheet, error) {
 			}
 		}
 		if utf8Line != 0 {
-			return nil, fileError("the file mixes text encodings: line %d is UTF-8 but line %d is not; save it again as \"CSV UTF-8\"", utf8Line, line)
+			return fileError("the file mixes text encodings: line %d is UTF-8 but line %d is not; save it again as \"CSV UTF-8\"", utf8Line, line)
 		}
 		conv, err := charmap.Windows1252.NewDecoder().Bytes(data)
 		if err != nil {
-			return nil, fileError("line %d is not UTF-8 text; save the file as \"CSV UTF-8\"", line)
+			return fileError("line %d is not UTF-8 text; save the file as \"CSV UTF-8\"", line)
 		}
 		data = conv
 		b.sh.Notes = append(b.sh.Notes, "read as Windows-1252 (not UTF-8): save as \"CSV UTF-8\" to avoid the guess")
@@ -328,9 +405,9 @@ func readCSV(data []byte, note string) (*Sheet, error) {
 		if err != nil {
 			var pe *csv.ParseError
 			if errors.As(err, &pe) {
-				return nil, fileError("the CSV cannot be read at line %d, column %d: %v", pe.Line, pe.Column, pe.Err)
+				return fileError("the CSV cannot be read at line %d, column %d: %v", pe.Line, pe.Column, pe.Err)
 			}
-			return nil, fileError("the CSV cannot be read: %v", err)
+			return fileError("the CSV cannot be read: %v", err)
 		}
 		start, _ := r.FieldPos(0)
 		num += 1 + max(0, start-lastLine-1)
@@ -341,7 +418,7 @@ func readCSV(data []byte, note string) (*Sheet, error) {
 			cells[i] = cell{val: v}
 		}
 		if err := b.add(num, cells); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	return b.finish()
@@ -384,15 +461,15 @@ const maxSheetColumns = 64
 // readXLSX reads the first worksheet of a workbook (or the one named "Accounts"/"Account").
 // Cells must hold plain values: a formula, a date, a true/false value or an error value is a
 // problem of its row; a number is taken as its digits, except as a password.
-func readXLSX(data []byte) (*Sheet, error) {
+func readXLSX(data []byte, b *builder) error {
 	f, err := excelize.OpenReader(bytes.NewReader(data), excelize.Options{UnzipSizeLimit: 128 << 20, UnzipXMLSizeLimit: 16 << 20})
 	if err != nil {
-		return nil, fileError("this is not an XLSX workbook that can be read (%v): save it from the spreadsheet program as .xlsx or as CSV UTF-8", err)
+		return fileError("this is not an XLSX workbook that can be read (%v): save it from the spreadsheet program as .xlsx or as CSV UTF-8", err)
 	}
 	defer f.Close()
 	sheets := f.GetSheetList()
 	if len(sheets) == 0 {
-		return nil, fileError("the workbook has no worksheet")
+		return fileError("the workbook has no worksheet")
 	}
 	sheet := sheets[0]
 	for _, s := range sheets {
@@ -406,14 +483,14 @@ func readXLSX(data []byte) (*Sheet, error) {
 	// before anything is expanded in memory.
 	meta, err := scanSheet(data, sheet)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	rows, err := f.Rows(sheet)
 	if err != nil {
-		return nil, fileError("worksheet %q cannot be read: %v", sheet, err)
+		return fileError("worksheet %q cannot be read: %v", sheet, err)
 	}
 	defer rows.Close()
-	b := newBuilder(XLSX)
+	b.sh.Format = XLSX
 	if len(sheets) > 1 {
 		b.sh.Notes = append(b.sh.Notes, fmt.Sprintf("read worksheet %q", sheet))
 	}
@@ -438,7 +515,7 @@ func readXLSX(data []byte) (*Sheet, error) {
 		}
 		vals, err := rows.Columns(excelize.Options{RawCellValue: true})
 		if err != nil {
-			return nil, fileError("row %d of worksheet %q cannot be read: %v", num, sheet, err)
+			return fileError("row %d of worksheet %q cannot be read: %v", num, sheet, err)
 		}
 		cells := make([]cell, len(vals))
 		for i, v := range vals {
@@ -463,11 +540,11 @@ func readXLSX(data []byte) (*Sheet, error) {
 			}
 		}
 		if err := b.add(num, cells); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if err := rows.Error(); err != nil {
-		return nil, fileError("worksheet %q cannot be read: %v", sheet, err)
+		return fileError("worksheet %q cannot be read: %v", sheet, err)
 	}
 	return b.finish()
 }

@@ -347,3 +347,31 @@ func checkSheet(t *testing.T, sh *Sheet, err error) {
 		}
 	}
 }
+
+func TestReadTable(t *testing.T) {
+	tab, err := ReadTable(xlsxOf(t,
+		row("Source host", "Source user", "Source password", "Destination"),
+		row("imap.old.test", "anna", "Pw-1", "anna@rossi.it"),
+		row(),
+		row("imap.old.test", formula("A2&\"x\""), "Pw-2", "bruno@rossi.it"),
+	))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tab.Format != XLSX || len(tab.Header) != 4 || tab.Header[3] != "Destination" || len(tab.Rows) != 2 {
+		t.Fatalf("table: %+v", tab)
+	}
+	if r := tab.Rows[0]; r.Num != 2 || r.Cells[2] != "Pw-1" || len(r.Problems) != 0 {
+		t.Errorf("row 2: %+v", r)
+	}
+	if r := tab.Rows[1]; r.Num != 4 || len(r.Problems) != 1 || r.Problems[0].Cell != "B4" {
+		t.Errorf("row 4 (a formula): %+v", r)
+	}
+	tab, err = ReadTable([]byte("host;user\r\nh;u\r\n"))
+	if err != nil || tab.Format != CSV || len(tab.Rows) != 1 || tab.Rows[0].Cells[1] != "u" {
+		t.Errorf("CSV table: %+v %v", tab, err)
+	}
+	if _, err := ReadTable([]byte("host;user\r\n")); err == nil || !strings.Contains(err.Error(), "no rows") {
+		t.Errorf("header only: %v", err)
+	}
+}

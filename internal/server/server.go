@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -33,6 +34,7 @@ import (
 	"github.com/postamail/posta/internal/imapserver"
 	"github.com/postamail/posta/internal/mailauth"
 	"github.com/postamail/posta/internal/mailstore"
+	"github.com/postamail/posta/internal/migrate"
 	"github.com/postamail/posta/internal/msglog"
 	"github.com/postamail/posta/internal/mtasts"
 	"github.com/postamail/posta/internal/observe"
@@ -74,6 +76,8 @@ type Server struct {
 	Web *webauth.Service
 	// PIM holds the address books and calendars of accounts.
 	PIM *pim.Service
+	// Migrate runs IMAP migrations from other providers.
+	Migrate *migrate.Service
 
 	pgChanges *changes.Postgres
 }
@@ -125,6 +129,12 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server,
 	s.Billing = billing.New(s.DB, s.Directory, billing.Options{Hostname: cfg.Hostname, Logger: log, Notify: dsnNotifier{s.Deliver}.Notify})
 	s.DKIM = dkim.New(s.DB)
 	s.PIM = pim.New(s.DB, s.Directory)
+	s.Migrate = migrate.New(s.DB, s.Directory, s.Store, migrate.Options{
+		KeyFile:        filepath.Join(cfg.DataDir, migrate.KeyFileName),
+		MaxMessageSize: cfg.Limits.MaxMessageSize,
+		Logger:         log,
+		Registerer:     s.Metrics.Registry,
+	})
 	s.Deliver.SetSigner(s.DKIM)
 	s.Resolver = resolver.New(resolver.Config{Logger: log})
 	roots, err := outboundRoots(cfg.Outbound.TLSRoots)
@@ -240,6 +250,7 @@ func (s *Server) Run(ctx context.Context) error {
 	go s.sweepLoop(ctx)
 	go s.Outbound.Run(ctx)
 	go s.Billing.Loop(ctx, time.Hour)
+	go s.Migrate.Run(ctx, migrate.RunnerOptions{})
 	errc := make(chan error, len(all))
 	var wg sync.WaitGroup
 	for _, b := range all {
@@ -398,8 +409,8 @@ func (s *Server) httpsHandler() http.Handler {
 	mux.Handle("GET /metrics", s.Metrics.Handler())
 	autoconfig.New(autoconfig.FromConfig(s.Config), s.Directory, s.Log).Register(mux)
 	prov := provision.New(s.Directory, provision.Options{Sender: s.Deliver, Client: autoconfig.FromConfig(s.Config), Logger: s.Log})
-	mux.Handle("/api/", api.New(s.Directory, s.Web, s.Queue, api.Options{Hostname: s.Config.Hostname, Logger: s.Log, Provision: prov, Billing: s.Billing, DKIM: s.DKIM, MsgLog: s.MsgLog, PIM: s.PIM}))
-	mux.Handle("/", console.New(s.Directory, s.Web, console.Options{Hostname: s.Config.Hostname, Logger: s.Log, Provision: prov, Client: autoconfig.FromConfig(s.Config), Billing: s.Billing, DKIM: s.DKIM, PIM: s.PIM}))
+	mux.Handle("/api/", api.New(s.Directory, s.Web, s.Queue, api.Options{Hostname: s.Config.Hostname, Logger: s.Log, Provision: prov, Billing: s.Billing, DKIM: s.DKIM, MsgLog: s.MsgLog, PIM: s.PIM, Migrate: s.Migrate}))
+	mux.Handle("/", console.New(s.Directory, s.Web, console.Options{Hostname: s.Config.Hostname, Logger: s.Log, Provision: prov, Client: autoconfig.FromConfig(s.Config), Billing: s.Billing, DKIM: s.DKIM, PIM: s.PIM, Migrate: s.Migrate}))
 	return mux
 }
 

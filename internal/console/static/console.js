@@ -29,4 +29,13 @@
   // Move focus to the first input in error, so keyboard and screen reader users land on it.
   var bad = document.querySelector('[aria-invalid="true"]');
   if (bad) bad.focus();
+  // A page with work in progress (data-refresh: seconds) reloads itself while nobody is typing
+  // in one of its forms.
+  var live = document.querySelector('[data-refresh]');
+  if (live) {
+    setTimeout(function () {
+      var a = document.activeElement;
+      if (!a || !a.closest('form') || a.tagName === 'BUTTON') window.location.reload();
+    }, 1000 * (parseInt(live.getAttribute('data-refresh'), 10) || 10));
+  }
 })();

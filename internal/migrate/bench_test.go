@@ -1,0 +1,150 @@
+package migrate
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/postamail/posta/internal/db/dbtest"
+	"github.com/postamail/posta/internal/mailstore"
+)
+
+// benchSource is one Dovecot account filled once for all the benchmarks of a run.
+var benchSource struct {
+	once    sync.Once
+	dc      *dovecot
+	folders []string
+	msgs    int
+	bytes   int64
+}
+
+// benchMessages is how many messages the benchmark migrates (POSTA_BENCH_MIGRATE_MSGS).
+func benchMessages() int {
+	if n, err := strconv.Atoi(os.Getenv("POSTA_BENCH_MIGRATE_MSGS")); err == nil && n > 0 {
+		return n
+	}
+	return 3000
+}
+
+func sourceForBench(b *testing.B) {
+	benchSource.once.Do(func() {
+		dc := startDovecot(b, "bench@old.test", "Bench-1")
+		c := dc.login(b, "bench@old.test", "Bench-1")
+		n := benchMessages()
+		benchSource.folders = fill(b, c, n, 0)
+		benchSource.dc, benchSource.msgs = dc, n
+		for _, f := range benchSource.folders {
+			st, err := c.Status(f, &imap.StatusOptions{Size: true}).Wait()
+			if err != nil {
+				b.Fatal(err)
+			}
+			benchSource.bytes += *st.Size
+		}
+	})
+	if benchSource.dc == nil {
+		b.Skip("no Dovecot")
+	}
+}
+
+// BenchmarkMigrate migrates a few thousand messages of varied sizes (in six folders) from a
+// local Dovecot into a fresh SQLite destination, with the job runner (pipelined FETCHes,
+// folders in parallel, a commit per batch), and compares it with a plain sequential copy: one
+// UID FETCH and one store append (and commit) per message.
+func BenchmarkMigrate(b *testing.B) {
+	sourceForBench(b)
+	report := func(b *testing.B, elapsed time.Duration) {
+		secs := elapsed.Seconds() / float64(b.N)
+		b.ReportMetric(float64(benchSource.msgs)/secs, "msgs/s")
+		b.ReportMetric(float64(benchSource.bytes)/(1<<20)/secs, "MB/s")
+		b.ReportMetric(0, "ns/op")
+	}
+	b.Run("runner", func(b *testing.B) {
+		var elapsed time.Duration
+		for b.Loop() {
+			e := newDest(b, dbtest.Open(b, dbtest.DSN(b, "sqlite")))
+			start := time.Now()
+			stop := e.runnerWith(b, RunnerOptions{Poll: 10 * time.Millisecond, Folders: benchFolders()})
+			j := e.wait(b, e.create(b, benchSource.dc, "anna@new.test", "bench@old.test", "Bench-1", func(r *Request) { r.Force = true }).ID)
+			elapsed += time.Since(start)
+			stop()
+			if j.Status != StatusDone || j.Copied != int64(benchSource.msgs) {
+				b.Fatalf("job: %s, %d copied of %d (%s)", j.Status, j.Copied, benchSource.msgs, j.Error)
+			}
+		}
+		report(b, elapsed)
+	})
+	b.Run("sequential", func(b *testing.B) {
+		var elapsed time.Duration
+		for b.Loop() {
+			e := newDest(b, dbtest.Open(b, dbtest.DSN(b, "sqlite")))
+			acc := mustAccount(b, e, "anna@new.test")
+			start := time.Now()
+			n := sequentialCopy(b, e, acc, benchSource.dc, benchSource.folders)
+			elapsed += time.Since(start)
+			if n != benchSource.msgs {
+				b.Fatalf("copied %d of %d", n, benchSource.msgs)
+			}
+		}
+		report(b, elapsed)
+	})
+}
+
+// sequentialCopy is the plain way: for each message in turn, UID FETCH its body, flags and
+// date, and append it to the store.
+func sequentialCopy(b *testing.B, e *dest, acc int64, dc *dovecot, folders []string) int {
+	ctx := context.Background()
+	c, err := imapclient.DialInsecure(fmt.Sprintf("127.0.0.1:%d", dc.port), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Login("bench@old.test", "Bench-1").Wait(); err != nil {
+		b.Fatal(err)
+	}
+	n := 0
+	for i, f := range folders {
+		if _, err := c.Select(f, &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
+			b.Fatal(err)
+		}
+		var all imap.UIDSet
+		all.AddRange(1, 0)
+		uids, err := c.Fetch(all, &imap.FetchOptions{UID: true}).Collect()
+		if err != nil {
+			b.Fatal(err)
+		}
+		mb, err := e.store.CreateMailbox(ctx, acc, fmt.Sprintf("copy%d", i), "")
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, u := range uids {
+			bufs, err := c.Fetch(imap.UIDSetNum(u.UID), &imap.FetchOptions{Flags: true, InternalDate: true, BodySection: []*imap.FetchItemBodySection{{Peek: true}}}).Collect()
+			if err != nil || len(bufs) != 1 {
+				b.Fatalf("fetch %d: %v", u.UID, err)
+			}
+			var names []string
+			for _, fl := range bufs[0].Flags {
+				names = append(names, string(fl))
+			}
+			fl, kw := mailstore.SplitFlags(names)
+			if _, err := e.store.Append(ctx, acc, mb.ID, bufs[0].BodySection[0].Bytes, fl, kw, bufs[0].InternalDate); err != nil {
+				b.Fatal(err)
+			}
+			n++
+		}
+	}
+	return n
+}
+
+// benchFolders is the folders copied at once (POSTA_BENCH_MIGRATE_FOLDERS; default the
+// runner's).
+func benchFolders() int {
+	n, _ := strconv.Atoi(os.Getenv("POSTA_BENCH_MIGRATE_FOLDERS"))
+	return n
+}
