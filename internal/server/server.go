@@ -146,6 +146,9 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server,
 		Inbound:            &mailauth.Inbound{Resolver: mailauth.FromResolver(s.Resolver), AuthservID: cfg.Hostname},
 		RejectDMARC:        true,
 		TenantRejectsDMARC: s.Directory.RejectsDMARC,
+		DNSBL:              cfg.Inbound.DNSBL,
+		DNSBLJunk:          cfg.Inbound.DNSBLAction == "junk",
+		DNS:                s.Resolver,
 		Suspended:          s.Billing.SendingSuspended,
 	}, s.Directory, s.Deliver, s.Throttle)
 	s.POP3 = pop3server.New(pop3server.Config{
