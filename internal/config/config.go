@@ -1,6 +1,6 @@
 // Package config owns posta's bootstrap file, posta.toml: what a node needs before it can open
 // its database (host name, data directory, database, blob store, listeners, TLS files, node-wide
-// limits, log settings). Everything else (tenants, domains, accounts, policies) lives in the
+// limits, log settings, the DNS resolver, inbound block lists). Everything else (tenants, domains, accounts, policies) lives in the
 // database and must not be added here.
 //
 // Load decodes, completes and validates the file; every error it returns is an *Error naming the
