@@ -1,7 +1,7 @@
 // Package config owns posta's bootstrap file, posta.toml: what a node needs before it can open
 // its database (host name, data directory, database, blob store, listeners, TLS files, node-wide
-// limits, log settings, the DNS resolver, inbound block lists). Everything else (tenants, domains, accounts, policies) lives in the
-// database and must not be added here.
+// limits, log settings, the DNS resolver, inbound block lists). Everything else (tenants,
+// domains, accounts, policies) lives in the database and must not be added here.
 //
 // Load decodes, completes and validates the file; every error it returns is an *Error naming the
 // file, the key and what was expected. Write produces a commented file that Load reads back to an
