@@ -1,7 +1,7 @@
 // Package config owns posta's bootstrap file, posta.toml: what a node needs before it can open
 // its database (host name, data directory, database, blob store, listeners, TLS files, node-wide
-// limits, log settings). Everything else (tenants, domains, accounts, policies) lives in the
-// database and must not be added here.
+// limits, log settings, the DNS resolver, inbound block lists). Everything else (tenants,
+// domains, accounts, policies) lives in the database and must not be added here.
 //
 // Load decodes, completes and validates the file; every error it returns is an *Error naming the
 // file, the key and what was expected. Write produces a commented file that Load reads back to an
@@ -14,6 +14,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Defaults applied by Load to keys that are absent from the file.
@@ -27,6 +28,15 @@ const (
 	DefaultBlobDir       = "blobs"
 	DefaultLogFormat     = "text"
 	DefaultLogLevel      = "info"
+
+	// The resolver's defaults (internal/resolver applies the same ones).
+	DefaultDNSTimeout     = 2 * time.Second
+	DefaultDNSAttempts    = 2
+	DefaultDNSCacheSize   = 10000
+	DefaultDNSMaxTTL      = 24 * time.Hour
+	DefaultDNSNegativeTTL = time.Hour
+	// DefaultDNSBLAction refuses mail from listed clients.
+	DefaultDNSBLAction = "reject"
 )
 
 // Config is the content of posta.toml. After Load, DataDir and every path (the SQLite file,
@@ -45,6 +55,8 @@ type Config struct {
 	Limits   Limits   `toml:"limits"`
 	Security Security `toml:"security"`
 	Outbound Outbound `toml:"outbound"`
+	Inbound  Inbound  `toml:"inbound"`
+	DNS      DNS      `toml:"dns"`
 }
 
 // Log selects the log format and the minimum level.
@@ -108,6 +120,53 @@ type Outbound struct {
 	// hosts: a private CA, or a test server's certificate.
 	TLSRoots string `toml:"tls_roots"`
 }
+
+// Inbound configures the checks on mail arriving at the MX from other servers.
+type Inbound struct {
+	// DNSBL lists the DNS block list zones (such as "zen.spamhaus.org") in which the address
+	// of every client that is neither loopback nor authenticated is looked up; empty: none.
+	DNSBL []string `toml:"dnsbl"`
+	// DNSBLAction is what happens to mail from a listed client: "reject" (554 at MAIL FROM,
+	// the default) or "junk" (accepted into the recipients' Junk folder).
+	DNSBLAction string `toml:"dnsbl_action"`
+}
+
+// DNS configures the caching stub resolver used for every DNS look-up (MX, A/AAAA, TXT,
+// TLSA, PTR, DNS block lists).
+type DNS struct {
+	// Upstreams are the recursive resolvers asked, in order, as "IP" or "IP:port"
+	// ("[IPv6]:port"); empty means the nameservers of /etc/resolv.conf.
+	Upstreams []string `toml:"upstreams"`
+	// Timeout bounds one exchange with one upstream.
+	Timeout Duration `toml:"timeout"`
+	// Attempts is how many times the whole upstream list is tried.
+	Attempts int `toml:"attempts"`
+	// CacheSize is the number of answers cached; 0 disables the cache.
+	CacheSize int `toml:"cache_size"`
+	// MaxTTL caps how long a positive answer is cached.
+	MaxTTL Duration `toml:"max_ttl"`
+	// NegativeTTL caps how long a "no such name" or "no such record" answer is cached.
+	NegativeTTL Duration `toml:"negative_ttl"`
+}
+
+// Duration is a length of time written as a Go duration string ("2s", "500ms", "1h30m").
+type Duration time.Duration
+
+// UnmarshalText parses a duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf(`expected a duration such as "2s", "500ms" or "1h", got %q`, b)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalText writes the duration in the form UnmarshalText reads.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// String returns the duration as "2s", "1h0m0s", ...
+func (d Duration) String() string { return time.Duration(d).String() }
 
 // Security holds switches meant for tests and trials.
 type Security struct {
@@ -182,6 +241,9 @@ func Default(dataDir, hostname, listenHost string, portOffset int) *Config {
 		TLS:      TLS{Cert: "tls/cert.pem", Key: "tls/key.pem", SelfSigned: true},
 		Limits:   Limits{MaxMessageSize: DefaultMaxMessageSize, MaxRecipients: DefaultMaxRecipients},
 		Outbound: Outbound{Port: 25},
+		Inbound:  Inbound{DNSBLAction: DefaultDNSBLAction},
+		DNS: DNS{Timeout: Duration(DefaultDNSTimeout), Attempts: DefaultDNSAttempts, CacheSize: DefaultDNSCacheSize,
+			MaxTTL: Duration(DefaultDNSMaxTTL), NegativeTTL: Duration(DefaultDNSNegativeTTL)},
 	}
 	for _, s := range services {
 		*s.addr(&c.Listen) = net.JoinHostPort(listenHost, strconv.Itoa(s.port+portOffset))

@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 const minimal = "hostname = \"mail.example.test\"\n"
@@ -78,6 +79,8 @@ func TestLoadDefaultsAndPaths(t *testing.T) {
 		Blob:     Blob{filepath.Join(dir, "blobs")},
 		Limits:   Limits{MaxMessageSize: 30408704, MaxRecipients: 100},
 		Outbound: Outbound{Port: 25},
+		Inbound:  Inbound{DNSBLAction: "reject"},
+		DNS:      DNS{Timeout: Duration(2 * time.Second), Attempts: 2, CacheSize: 10000, MaxTTL: Duration(24 * time.Hour), NegativeTTL: Duration(time.Hour)},
 	}
 	if !reflect.DeepEqual(*c, want) {
 		t.Errorf("defaults\n got %+v\nwant %+v", *c, want)
@@ -175,6 +178,9 @@ func TestRoundTrip(t *testing.T) {
 	odd.Log = Log{Format: "json", Level: "debug", Trace: true}
 	odd.Limits = Limits{MaxMessageSize: 1024, MaxRecipients: 1}
 	odd.Security.AllowInsecureAuth = true
+	odd.Inbound = Inbound{DNSBL: []string{"zen.spamhaus.org", "bl.example.test"}, DNSBLAction: "junk"}
+	odd.DNS = DNS{Upstreams: []string{"192.0.2.53", "[2001:db8::53]:5353", "::1"}, Timeout: Duration(1500 * time.Millisecond),
+		Attempts: 1, CacheSize: 0, MaxTTL: Duration(90 * time.Minute), NegativeTTL: Duration(time.Second)}
 	other := filepath.Join(t.TempDir(), "other.toml")
 	if err := odd.Write(other); err != nil {
 		t.Fatal(err)
@@ -260,6 +266,24 @@ func TestValidate(t *testing.T) {
 		{"size large", func(c *Config) { c.Limits.MaxMessageSize = 1<<30 + 1 }, "limits.max_message_size", "1 GiB"},
 		{"recipients zero", func(c *Config) { c.Limits.MaxRecipients = 0 }, "limits.max_recipients", "got 0"},
 		{"recipients large", func(c *Config) { c.Limits.MaxRecipients = 100001 }, "limits.max_recipients", "up to 100000"},
+		{"upstream name", func(c *Config) { c.DNS.Upstreams = []string{"1.1.1.1", "dns.example.net"} }, "dns.upstreams", `entry 2: expected an IP address with an optional port, such as "192.0.2.53"`},
+		{"upstream port", func(c *Config) { c.DNS.Upstreams = []string{"192.0.2.1:0"} }, "dns.upstreams", "between 1 and 65535"},
+		{"upstream port name", func(c *Config) { c.DNS.Upstreams = []string{"192.0.2.1:domain"} }, "dns.upstreams", `"192.0.2.1:domain"`},
+		{"upstream v6 unbracketed port", func(c *Config) { c.DNS.Upstreams = []string{"2001:db8::1:53:x"} }, "dns.upstreams", `got "2001:db8::1:53:x"`},
+		{"upstream empty", func(c *Config) { c.DNS.Upstreams = []string{""} }, "dns.upstreams", `got ""`},
+		{"timeout negative", func(c *Config) { c.DNS.Timeout = Duration(-time.Second) }, "dns.timeout", `between 1ms and 1m0s (such as "2ms"), got "-1s"`},
+		{"timeout zero", func(c *Config) { c.DNS.Timeout = 0 }, "dns.timeout", `got "0s"`},
+		{"timeout long", func(c *Config) { c.DNS.Timeout = Duration(2 * time.Minute) }, "dns.timeout", `got "2m0s"`},
+		{"max ttl negative", func(c *Config) { c.DNS.MaxTTL = Duration(-time.Hour) }, "dns.max_ttl", `got "-1h0m0s"`},
+		{"negative ttl too long", func(c *Config) { c.DNS.NegativeTTL = Duration(8 * 24 * time.Hour) }, "dns.negative_ttl", "168h0m0s"},
+		{"attempts zero", func(c *Config) { c.DNS.Attempts = 0 }, "dns.attempts", "between 1 and 10, got 0"},
+		{"cache negative", func(c *Config) { c.DNS.CacheSize = -1 }, "dns.cache_size", "got -1"},
+		{"dnsbl not a zone", func(c *Config) { c.Inbound.DNSBL = []string{"zen spamhaus"} }, "inbound.dnsbl", `entry 1 ("zen spamhaus")`},
+		{"dnsbl single label", func(c *Config) { c.Inbound.DNSBL = []string{"zen"} }, "inbound.dnsbl", "fully qualified"},
+		{"dnsbl ip", func(c *Config) { c.Inbound.DNSBL = []string{"127.0.0.2"} }, "inbound.dnsbl", "IP address"},
+		{"dnsbl twice", func(c *Config) { c.Inbound.DNSBL = []string{"a.example", "A.example"} }, "inbound.dnsbl", "entry 2: zone \"A.example\" is listed twice"},
+		{"dnsbl too many", func(c *Config) { c.Inbound.DNSBL = strings.Split(strings.Repeat("bl.example,", 21), ",")[:21] }, "inbound.dnsbl", "lists 21 zones"},
+		{"dnsbl action", func(c *Config) { c.Inbound.DNSBLAction = "drop" }, "inbound.dnsbl_action", `expected "reject" or "junk", got "drop"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -299,6 +323,13 @@ func TestValidateAccepts(t *testing.T) {
 		{"zoned ipv6", func(c *Config) { c.Listen.SMTP = "[fe80::1%eth0]:25" }},
 		{"postgres socket", func(c *Config) { c.Database.DSN = "postgresql:///posta?host=/run/postgresql" }},
 		{"limits at bounds", func(c *Config) { c.Limits = Limits{MaxMessageSize: 1 << 30, MaxRecipients: 100000} }},
+		{"upstreams", func(c *Config) {
+			c.DNS.Upstreams = []string{"192.0.2.53", "192.0.2.53:5353", "2001:db8::53", "[2001:db8::53]", "[2001:db8::53]:53"}
+		}},
+		{"dns at bounds", func(c *Config) {
+			c.DNS = DNS{Timeout: Duration(time.Millisecond), Attempts: 10, CacheSize: 0, MaxTTL: Duration(7 * 24 * time.Hour), NegativeTTL: Duration(time.Second)}
+		}},
+		{"dnsbl junk", func(c *Config) { c.Inbound = Inbound{DNSBL: []string{"zen.spamhaus.org"}, DNSBLAction: "junk"} }},
 	}
 	for _, tt := range tests {
 		c := Default("/srv/posta", "mail.example.test", "127.0.0.1", 0)
@@ -340,6 +371,13 @@ func TestLoadErrors(t *testing.T) {
 		{"explicit empty format", minimal + "[log]\nformat = \"\"\n", "log.format", 0, `got ""`},
 		{"duplicate listener", minimal + "[listen]\nimap = \"127.0.0.1:1143\"\npop3 = \"127.0.0.1:1143\"\n", "listen.pop3", 0, "listen.imap"},
 		{"half tls", minimal + "[tls]\ncert = \"c.pem\"\n", "tls.key", 0, "both"},
+		{"duration syntax", minimal + "[dns]\ntimeout = \"2 seconds\"\n", "dns.timeout", 3, `expected a duration such as "2s", "500ms" or "1h", got "2 seconds"`},
+		{"duration as integer", minimal + "[dns]\ntimeout = 2\n", "dns.timeout", 3, `got "2"`},
+		{"negative duration", minimal + "[dns]\nnegative_ttl = \"-5m\"\n", "dns.negative_ttl", 0, `got "-5m0s"`},
+		{"upstreams as string", minimal + "[dns]\nupstreams = \"192.0.2.53\"\n", "dns.upstreams", 0, "expected an array, got a string"},
+		{"bad upstream", minimal + "[dns]\nupstreams = [\"192.0.2.53:99999\"]\n", "dns.upstreams", 0, "entry 1: expected a port number"},
+		{"dnsbl action", minimal + "[inbound]\ndnsbl_action = \"Reject\"\n", "inbound.dnsbl_action", 0, `got "Reject"`},
+		{"dnsbl misspelt", minimal + "[inbound]\ndnsbls = []\n", "inbound.dnsbls", 0, "did you mean inbound.dnsbl?"},
 		{"invalid utf-8", minimal + "data_dir = \"é\xff\"\n", "data_dir", 2, "data_dir: invalid UTF-8"},
 	}
 	for _, tt := range tests {

@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"encoding"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/BurntSushi/toml"
@@ -121,6 +123,28 @@ func (c *Config) applyDefaults(md *toml.MetaData) {
 	if !md.IsDefined("outbound", "port") {
 		c.Outbound.Port = 25
 	}
+	set(&c.Inbound.DNSBLAction, DefaultDNSBLAction, "inbound", "dnsbl_action")
+	dur := func(dst *Duration, def time.Duration, key ...string) {
+		if !md.IsDefined(key...) {
+			*dst = Duration(def)
+		}
+	}
+	dur(&c.DNS.Timeout, DefaultDNSTimeout, "dns", "timeout")
+	dur(&c.DNS.MaxTTL, DefaultDNSMaxTTL, "dns", "max_ttl")
+	dur(&c.DNS.NegativeTTL, DefaultDNSNegativeTTL, "dns", "negative_ttl")
+	if !md.IsDefined("dns", "attempts") {
+		c.DNS.Attempts = DefaultDNSAttempts
+	}
+	if !md.IsDefined("dns", "cache_size") {
+		c.DNS.CacheSize = DefaultDNSCacheSize
+	}
+	// An empty array and an absent key mean the same: compare equal after a round trip.
+	if len(c.DNS.Upstreams) == 0 {
+		c.DNS.Upstreams = nil
+	}
+	if len(c.Inbound.DNSBL) == 0 {
+		c.Inbound.DNSBL = nil
+	}
 }
 
 // resolve makes data_dir absolute (relative to the directory of the file at path) and every
@@ -170,6 +194,9 @@ type schemaNode struct {
 var schema = buildSchema(reflect.TypeFor[Config]())
 
 func buildSchema(t reflect.Type) *schemaNode {
+	if reflect.PointerTo(t).Implements(reflect.TypeFor[encoding.TextUnmarshaler]()) {
+		return &schemaNode{tomlType: "String"} // such as Duration
+	}
 	switch t.Kind() {
 	case reflect.Struct:
 		n := &schemaNode{tomlType: "Hash", children: map[string]*schemaNode{}}
@@ -186,6 +213,11 @@ func buildSchema(t reflect.Type) *schemaNode {
 			panic("config: map keys must be strings: " + t.String())
 		}
 		return &schemaNode{tomlType: "Hash", anyKey: buildSchema(t.Elem())}
+	case reflect.Slice:
+		if t.Elem().Kind() != reflect.String {
+			panic("config: only arrays of strings are supported: " + t.String())
+		}
+		return &schemaNode{tomlType: "Array"} // the decoder checks the elements' type
 	case reflect.String:
 		return &schemaNode{tomlType: "String"}
 	case reflect.Bool:

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -15,6 +16,12 @@ const (
 	minMessageSize = 1 << 10 // 1 KiB
 	maxMessageSize = 1 << 30 // 1 GiB
 	maxRecipients  = 100000
+
+	maxDNSTimeout   = time.Minute
+	maxDNSAttempts  = 10
+	maxDNSCacheSize = 10000000
+	maxDNSTTL       = 7 * 24 * time.Hour
+	maxDNSBLZones   = 20
 )
 
 // Validate checks the configuration. The error is an *Error naming the first offending key, with
@@ -101,6 +108,83 @@ func (c *Config) validate(file string) *Error {
 		if _, port, err := net.SplitHostPort(route); err != nil || port == "" {
 			return bad("outbound.routes", "route for %q: expected \"host:port\", got %q", domain, route)
 		}
+	}
+	if e := c.validateDNS(bad); e != nil {
+		return e
+	}
+	return c.validateInbound(bad)
+}
+
+// validateDNS checks the [dns] section.
+func (c *Config) validateDNS(bad func(key, format string, args ...any) *Error) *Error {
+	for i, u := range c.DNS.Upstreams {
+		if msg := checkUpstream(u); msg != "" {
+			return bad("dns.upstreams", "entry %d: %s", i+1, msg)
+		}
+	}
+	for _, d := range []struct {
+		key      string
+		val      Duration
+		min, max time.Duration
+	}{
+		{"dns.timeout", c.DNS.Timeout, time.Millisecond, maxDNSTimeout},
+		{"dns.max_ttl", c.DNS.MaxTTL, time.Second, maxDNSTTL},
+		{"dns.negative_ttl", c.DNS.NegativeTTL, time.Second, maxDNSTTL},
+	} {
+		if v := time.Duration(d.val); v < d.min || v > d.max {
+			return bad(d.key, `expected a duration between %s and %s (such as "%s"), got "%s"`, d.min, d.max, d.min*2, d.val)
+		}
+	}
+	if n := c.DNS.Attempts; n < 1 || n > maxDNSAttempts {
+		return bad("dns.attempts", "expected a number of attempts between 1 and %d, got %d", maxDNSAttempts, n)
+	}
+	if n := c.DNS.CacheSize; n < 0 || n > maxDNSCacheSize {
+		return bad("dns.cache_size", "expected a number of cached answers between 0 (no cache) and %d, got %d", maxDNSCacheSize, n)
+	}
+	return nil
+}
+
+// checkUpstream returns "" if u is an upstream resolver address ("IP", "IP:port" or
+// "[IPv6]:port"), or why not. A name is refused: finding the resolver would need a resolver.
+func checkUpstream(u string) string {
+	const want = `expected an IP address with an optional port, such as "192.0.2.53", "192.0.2.53:5353" or "[2001:db8::53]:53"`
+	host, port := strings.Trim(u, "[]"), ""
+	if h, p, err := net.SplitHostPort(u); err == nil {
+		host, port = h, p
+	}
+	if _, err := netip.ParseAddr(host); err != nil {
+		return fmt.Sprintf("%s, got %q", want, u)
+	}
+	if port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || port[0] < '0' || port[0] > '9' {
+			return fmt.Sprintf("expected a port number between 1 and 65535 in %q", u)
+		}
+	}
+	return ""
+}
+
+// validateInbound checks the [inbound] section.
+func (c *Config) validateInbound(bad func(key, format string, args ...any) *Error) *Error {
+	if n := len(c.Inbound.DNSBL); n > maxDNSBLZones {
+		return bad("inbound.dnsbl", "lists %d zones; at most %d are looked up", n, maxDNSBLZones)
+	}
+	seen := map[string]bool{}
+	for i, z := range c.Inbound.DNSBL {
+		if msg := checkHostname(z, true); msg != "" || z == "localhost" {
+			if msg == "" {
+				msg = "expected a DNS zone such as zen.spamhaus.org"
+			}
+			return bad("inbound.dnsbl", "entry %d (%q): %s", i+1, z, msg)
+		}
+		if seen[strings.ToLower(z)] {
+			return bad("inbound.dnsbl", "entry %d: zone %q is listed twice", i+1, z)
+		}
+		seen[strings.ToLower(z)] = true
+	}
+	switch c.Inbound.DNSBLAction {
+	case "reject", "junk":
+	default:
+		return bad("inbound.dnsbl_action", `expected "reject" or "junk", got %q`, c.Inbound.DNSBLAction)
 	}
 	return nil
 }

@@ -102,9 +102,38 @@ func (c *Config) encode(b *bytes.Buffer) {
 		}
 	}
 	line("")
+	line("[inbound]")
+	line("# DNS block list zones in which the address of every client of the MX that is neither")
+	line("# loopback nor authenticated is looked up, such as [\"zen.spamhaus.org\"]; empty: none.")
+	line("# A DNS failure never refuses mail.")
+	line("dnsbl = %s", quoteList(c.Inbound.DNSBL))
+	line("# \"reject\": refuse mail from a listed client (554 5.7.1 at MAIL FROM); \"junk\": accept")
+	line("# it into the recipients' Junk folder, with an X-Posta-DNSBL header field.")
+	line("dnsbl_action = %s", quote(c.Inbound.DNSBLAction))
+	line("")
+	line("[dns]")
+	line("# Recursive resolvers asked for every look-up (MX, A/AAAA, TXT, TLSA, PTR, block lists),")
+	line("# in order, as \"IP\" or \"IP:port\"; empty: the nameservers of /etc/resolv.conf. Use a")
+	line("# validating resolver: DANE needs its DNSSEC verdict (the AD bit).")
+	line("upstreams = %s", quoteList(c.DNS.Upstreams))
+	line("timeout = %s # one exchange with one upstream", quote(c.DNS.Timeout.String()))
+	line("attempts = %d # passes over the upstream list before a temporary failure", c.DNS.Attempts)
+	line("cache_size = %d # answers cached; 0 disables the cache", c.DNS.CacheSize)
+	line("max_ttl = %s # longest time a positive answer is cached", quote(c.DNS.MaxTTL.String()))
+	line("negative_ttl = %s # longest time a \"no such name/record\" answer is cached", quote(c.DNS.NegativeTTL.String()))
+	line("")
 	line("[security]")
 	line("# Allow passwords without TLS from loopback clients only. For tests and trials.")
 	line("allow_insecure_auth = %t", c.Security.AllowInsecureAuth)
+}
+
+// quoteList returns ss as a TOML array of basic strings.
+func quoteList(ss []string) string {
+	q := make([]string, len(ss))
+	for i, s := range ss {
+		q[i] = quote(s)
+	}
+	return "[" + strings.Join(q, ", ") + "]"
 }
 
 // relative returns p relative to DataDir when p lies inside it, else p unchanged.

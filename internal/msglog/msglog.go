@@ -49,7 +49,7 @@ type Origin struct {
 	HELO     string `json:"helo,omitempty"`
 	AuthUser string `json:"auth_user,omitempty"`
 	TLS      string `json:"tls,omitempty"`    // "TLS1.3 TLS_AES_128_GCM_SHA256", or ""
-	Checks   string `json:"checks,omitempty"` // the Authentication-Results field value
+	Checks   string `json:"checks,omitempty"` // the Authentication-Results field value; "dnsbl=listed (ZONE)" for a listed client
 }
 
 // Rcpt is what became of one recipient. A recipient reached through a list or a forwarding

@@ -47,6 +47,9 @@ type Metrics struct {
 	AuthFailures *prometheus.CounterVec
 	// CommitBatch observes how many deliveries one group commit carried.
 	CommitBatch prometheus.Histogram
+	// DNSBLChecks counts DNS block list look-ups of clients, by zone and result (listed,
+	// clean, error).
+	DNSBLChecks *prometheus.CounterVec
 }
 
 // NewMetrics returns a registry with Go runtime and process collectors and posta's metrics.
@@ -71,8 +74,11 @@ func NewMetrics() *Metrics {
 			Name: "posta_commit_batch_size", Help: "Deliveries per group commit.",
 			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128},
 		}),
+		DNSBLChecks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "posta_dnsbl_checks_total", Help: "DNS block list look-ups of SMTP clients, by zone and result (listed, clean, error).",
+		}, []string{"zone", "result"}),
 	}
-	r.MustRegister(m.Connections, m.ActiveSessions, m.Deliveries, m.AuthFailures, m.CommitBatch)
+	r.MustRegister(m.Connections, m.ActiveSessions, m.Deliveries, m.AuthFailures, m.CommitBatch, m.DNSBLChecks)
 	return m
 }
 

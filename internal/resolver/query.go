@@ -83,6 +83,9 @@ func (r *Resolver) exchange(ctx context.Context, qname string, qtype uint16) (*a
 			}
 			switch resp.Rcode {
 			case dns.RcodeSuccess, dns.RcodeNameError:
+				if resp.AuthenticatedData {
+					r.stats.authentic.Add(1)
+				}
 				return r.newAnswer(resp, qname, qtype), nil
 			}
 			r.stats.servFail.Add(1)

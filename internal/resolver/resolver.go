@@ -117,6 +117,7 @@ type Stats struct {
 	Timeouts     uint64 // exchanges that timed out
 	ServFails    uint64 // SERVFAIL, REFUSED and other failure rcodes received
 	Temporary    uint64 // questions that ended in ErrTemporary
+	Authentic    uint64 // upstream answers carrying the AD bit (validated with DNSSEC)
 	Evictions    uint64 // cache entries evicted to make room
 	Entries      int    // cache entries now
 }
@@ -141,7 +142,7 @@ type Resolver struct {
 type counters struct {
 	lookups, cacheHits, negativeHits, shared    atomic.Uint64
 	exchanges, tcpFallbacks, timeouts, servFail atomic.Uint64
-	temporary                                   atomic.Uint64
+	temporary, authentic                        atomic.Uint64
 }
 
 // New returns a Resolver for cfg, applying the defaults documented on
@@ -236,6 +237,7 @@ func (r *Resolver) Stats() Stats {
 		Timeouts:     s.timeouts.Load(),
 		ServFails:    s.servFail.Load(),
 		Temporary:    s.temporary.Load(),
+		Authentic:    s.authentic.Load(),
 		Evictions:    evictions,
 		Entries:      entries,
 	}

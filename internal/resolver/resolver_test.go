@@ -199,6 +199,9 @@ func TestLookups(t *testing.T) {
 			if res.Authentic != tt.authentic {
 				t.Errorf("Authentic = %v, want %v", res.Authentic, tt.authentic)
 			}
+			if n := r.Stats().Authentic; (n > 0) != tt.authentic {
+				t.Errorf("Stats().Authentic = %d, want %d", n, map[bool]int{true: 1}[tt.authentic])
+			}
 			if res.Cached {
 				t.Error("first answer reported as cached")
 			}

@@ -136,7 +136,8 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server,
 		Registerer:     s.Metrics.Registry,
 	})
 	s.Deliver.SetSigner(s.DKIM)
-	s.Resolver = resolver.New(resolver.Config{Logger: log})
+	s.Resolver = resolver.New(resolverConfig(cfg.DNS, log))
+	s.Metrics.RegisterResolver(s.Resolver.Stats)
 	roots, err := outboundRoots(cfg.Outbound.TLSRoots)
 	if err != nil {
 		return nil, err
@@ -155,6 +156,9 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server,
 		Inbound:            &mailauth.Inbound{Resolver: mailauth.FromResolver(s.Resolver), AuthservID: cfg.Hostname},
 		RejectDMARC:        true,
 		TenantRejectsDMARC: s.Directory.RejectsDMARC,
+		DNSBL:              cfg.Inbound.DNSBL,
+		DNSBLJunk:          cfg.Inbound.DNSBLAction == "junk",
+		DNS:                s.Resolver,
 		Suspended:          s.Billing.SendingSuspended,
 	}, s.Directory, s.Deliver, s.Throttle)
 	s.POP3 = pop3server.New(pop3server.Config{
@@ -175,6 +179,23 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server,
 		s.pgChanges = changes.NewPostgres(cfg.Database.DSN, s.Bus, log)
 	}
 	return s, nil
+}
+
+// resolverConfig maps the [dns] section of posta.toml to the resolver's configuration.
+func resolverConfig(c config.DNS, log *slog.Logger) resolver.Config {
+	rc := resolver.Config{
+		Upstreams:   c.Upstreams,
+		Timeout:     time.Duration(c.Timeout),
+		Attempts:    c.Attempts,
+		CacheSize:   c.CacheSize,
+		MaxTTL:      time.Duration(c.MaxTTL),
+		NegativeTTL: time.Duration(c.NegativeTTL),
+		Logger:      log,
+	}
+	if rc.CacheSize == 0 {
+		rc.CacheSize = -1 // 0 in the file disables the cache; the resolver reads 0 as its default
+	}
+	return rc
 }
 
 // outboundRoots is the system's certificate pool plus the authorities of the tls_roots file

@@ -62,8 +62,17 @@ type Config struct {
 	Inbound            *mailauth.Inbound
 	RejectDMARC        bool
 	TenantRejectsDMARC func(ctx context.Context, tenantID int64) (bool, error)
-	// CheckLoopback runs the inbound checks on loopback clients too (tests); otherwise a
-	// local client is trusted, as the local MTA.
+	// DNSBL lists the DNS block list zones in which the MX looks up the address of every
+	// unauthenticated client, once per connection at its first MAIL FROM (empty: none),
+	// through DNS. A listed client is refused (554 5.7.1) or, with DNSBLJunk, its mail goes
+	// to the recipients' Junk folder with an X-Posta-DNSBL field. DNSBLTimeout bounds the
+	// look-ups of one client (default DefaultDNSBLTimeout); a look-up that fails accepts.
+	DNSBL        []string
+	DNSBLJunk    bool
+	DNSBLTimeout time.Duration
+	DNS          DNSBLResolver
+	// CheckLoopback runs the inbound checks (authentication, block lists) on loopback
+	// clients too (tests); otherwise a local client is trusted, as the local MTA.
 	CheckLoopback bool
 	// Suspended, when set, reports whether a tenant's sending is suspended (pay-per-use
 	// tenants out of credit, when the provider chose so).

@@ -60,6 +60,12 @@ func (txtDNS) LookupPTR(context.Context, netip.Addr) ([]string, error) {
 
 func setup(tb testing.TB) *testEnv {
 	tb.Helper()
+	return setupWith(tb, nil)
+}
+
+// setupWith is setup with the SMTP configuration changed by configure.
+func setupWith(tb testing.TB, configure func(*Config)) *testEnv {
+	tb.Helper()
 	ctx := directory.WithActor(context.Background(), directory.SystemActor("test"))
 	d := dbtest.Open(tb, dbtest.DSN(tb, "sqlite"))
 	b, err := blob.Open(filepath.Join(tb.TempDir(), "blobs"))
@@ -109,10 +115,13 @@ func setup(tb testing.TB) *testEnv {
 		"evil.test": {"v=spf1 -all"}, "_dmarc.evil.test": {"v=DMARC1; p=reject"},
 		"shady.test": {"v=spf1 -all"}, "_dmarc.shady.test": {"v=DMARC1; p=quarantine"},
 	}
-	srv := New(Config{Hostname: "mx.test", MaxMessageSize: 100000, MaxRecipients: 5, AllowInsecureAuth: true, Logger: log,
+	cfg := Config{Hostname: "mx.test", MaxMessageSize: 100000, MaxRecipients: 5, AllowInsecureAuth: true, Logger: log,
 		Inbound: &mailauth.Inbound{Resolver: dns, AuthservID: "mx.test"}, RejectDMARC: true, CheckLoopback: true, TenantRejectsDMARC: dir.RejectsDMARC,
-		Suspended: func(_ context.Context, tenantID int64) (bool, error) { return tenantID == broke.ID, nil }},
-		dir, dl, auth.NewThrottle(auth.ThrottleConfig{}, nil))
+		Suspended: func(_ context.Context, tenantID int64) (bool, error) { return tenantID == broke.ID, nil }}
+	if configure != nil {
+		configure(&cfg)
+	}
+	srv := New(cfg, dir, dl, auth.NewThrottle(auth.ThrottleConfig{}, nil))
 	e := &testEnv{store: st, dir: dir}
 	for _, m := range []struct {
 		mode Mode
@@ -135,7 +144,17 @@ func setup(tb testing.TB) *testEnv {
 // joined with "\n"), after the greeting.
 func converse(t *testing.T, addr string, lines ...string) []string {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
+	return converseFrom(t, "", addr, lines...)
+}
+
+// converseFrom is converse from the local address from ("" for any).
+func converseFrom(t *testing.T, from, addr string, lines ...string) []string {
+	t.Helper()
+	var d net.Dialer
+	if from != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(from)}
+	}
+	c, err := d.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,6 +37,10 @@ type session struct {
 	declared   int64
 	rcpts      []string
 	requireTLS bool // MAIL FROM ... REQUIRETLS
+	// dnsblDone is set once the client was looked up in the block lists; listing is the
+	// entry found, or nil. Both last for the connection.
+	dnsblDone bool
+	listing   *listing
 	// rejectDMARC is the DMARC rule of the recipients' tenant (nil until the first recipient
 	// of a checked message): one rule per transaction.
 	rejectDMARC *bool
@@ -194,6 +198,9 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	if s.mode != MX && s.account == nil {
 		return errAuthRequired
 	}
+	if err := s.checkDNSBL(); err != nil {
+		return err
+	}
 	if opts != nil && opts.Size > s.sizeLimit() {
 		return errTooBig(s.sizeLimit())
 	}
@@ -306,6 +313,18 @@ func (s *session) Data(r io.Reader) error {
 		raw = v.Message
 		header = append([]byte(v.Field), header...)
 		origin.Checks = fieldValue(v.Field)
+	}
+	if s.dnsblChecked() {
+		raw = stripField(raw, dnsblField)
+		if s.listing != nil && s.s.cfg.DNSBLJunk {
+			junk = true
+			header = append([]byte(s.listing.field(s.ip)), header...)
+			checks := "dnsbl=listed (" + s.listing.zone + ")"
+			if origin.Checks != "" {
+				checks = origin.Checks + "; " + checks
+			}
+			origin.Checks = checks
+		}
 	}
 	env := &deliver.Envelope{From: s.from, Rcpts: s.rcpts, Header: header, Raw: raw, Junk: junk, RequireTLS: s.requireTLS, Origin: origin}
 	if s.account != nil {
