@@ -94,7 +94,7 @@ func New(cfg Config, a Authenticator, st *mailstore.Store, th Throttle) *Server 
 	}
 	s := &Server{cfg: cfg, auth: a, store: st, throttle: th, log: cfg.Logger}
 	s.readers.New = func() any { return bufio.NewReaderSize(nil, 4096) }
-	s.writers.New = func() any { return bufio.NewWriterSize(nil, 4096) }
+	s.writers.New = func() any { return bufio.NewWriterSize(nil, 64<<10) } // large answers (FETCH 1:*) in few writes
 	return s
 }
 

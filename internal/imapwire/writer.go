@@ -23,16 +23,20 @@ func quotable(s string, utf8OK bool) bool {
 	if len(s) > 1000 {
 		return false
 	}
+	ascii := true
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if c == '\r' || c == '\n' || c == 0 {
 			return false
 		}
-		if c >= 0x80 && !utf8OK {
-			return false
+		if c >= 0x80 {
+			if !utf8OK {
+				return false
+			}
+			ascii = false
 		}
 	}
-	return !utf8OK || utf8.ValidString(s)
+	return ascii || utf8.ValidString(s)
 }
 
 // Quote returns s as a quoted string; s must be quotable (7-bit, no CR or LF).
