@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 	"unicode"
@@ -462,7 +463,15 @@ const maxSheetColumns = 64
 // Cells must hold plain values: a formula, a date, a true/false value or an error value is a
 // problem of its row; a number is taken as its digits, except as a password.
 func readXLSX(data []byte, b *builder) error {
-	f, err := excelize.OpenReader(bytes.NewReader(data), excelize.Options{UnzipSizeLimit: 128 << 20, UnzipXMLSizeLimit: 16 << 20})
+	// The library spills large parts and the shared strings to temporary files, and leaves
+	// some behind when a damaged workbook makes it fail half-way (found by fuzzing): they go
+	// to a directory of this read's own, removed whole at the end.
+	tmp, err := os.MkdirTemp("", "posta-xlsx-")
+	if err != nil {
+		return fmt.Errorf("provision: reading a workbook: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	f, err := excelize.OpenReader(bytes.NewReader(data), excelize.Options{UnzipSizeLimit: 128 << 20, UnzipXMLSizeLimit: 16 << 20, TmpDir: tmp})
 	if err != nil {
 		return fileError("this is not an XLSX workbook that can be read (%v): save it from the spreadsheet program as .xlsx or as CSV UTF-8", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -373,5 +374,39 @@ func TestReadTable(t *testing.T) {
 	}
 	if _, err := ReadTable([]byte("host;user\r\n")); err == nil || !strings.Contains(err.Error(), "no rows") {
 		t.Errorf("header only: %v", err)
+	}
+}
+
+// TestReadLeavesNoTemporaryFiles: a damaged workbook (its shared strings part fails its CRC)
+// once left the spreadsheet library's temporary file behind on every read.
+func TestReadLeavesNoTemporaryFiles(t *testing.T) {
+	damaged, err := os.ReadFile("testdata/damaged-shared-strings.xlsx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := []any{"address", "display name"}
+	rows := [][]any{big}
+	for i := range 200 {
+		rows = append(rows, row(fmt.Sprintf("u%d@x.it", i), strings.Repeat("n", 100)+fmt.Sprint(i)))
+	}
+	for _, tc := range []struct {
+		name string
+		data []byte
+	}{
+		{"damaged shared strings", damaged},
+		{"good workbook", xlsxOf(t, rows...)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tmp := t.TempDir()
+			t.Setenv("TMPDIR", tmp)
+			Read(tc.data)
+			left, err := os.ReadDir(tmp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range left {
+				t.Errorf("left behind in TMPDIR: %s", e.Name())
+			}
+		})
 	}
 }
