@@ -318,8 +318,8 @@ func applyDelivery(ctx context.Context, tx *db.Tx, r *commitReq, published *[]ch
 	size := int64(len(d.Raw))
 	ref := r.ref
 	var blobID int64
-	if err := tx.QueryRowContext(ctx, `INSERT INTO blobs (key, size, refs, created_at) VALUES (?, ?, 0, ?)
-		ON CONFLICT (key) DO UPDATE SET refs = blobs.refs RETURNING id`, ref.Key, ref.Size, db.Now()).Scan(&blobID); err != nil {
+	if err := tx.QueryRowContext(ctx, `INSERT INTO blobs (key, size, refs, created_at, crlf_extra) VALUES (?, ?, 0, ?, ?)
+		ON CONFLICT (key) DO UPDATE SET refs = blobs.refs RETURNING id`, ref.Key, ref.Size, db.Now(), d.Parsed.CRLFExtra).Scan(&blobID); err != nil {
 		return fmt.Errorf("mailstore: blob row: %w", err)
 	}
 	if r.staged == nil {

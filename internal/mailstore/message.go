@@ -29,6 +29,9 @@ type Message struct {
 	InternalDate time.Time
 	Size         int64
 	BlobKey      string
+	// CRLFSize is the size with CRLF line endings, the octets a POP3 client is told of and
+	// receives; loaded by WithCRLFSize.
+	CRLFSize int64
 
 	// Header is the raw top-level header block, including the empty line.
 	Header []byte
@@ -54,6 +57,7 @@ const (
 	WithMeta
 	WithEnvelope // only the envelope (Envelope), cheaper than WithMeta
 	WithBlobKey  // BlobKey, to open the body
+	WithCRLFSize // CRLFSize, without decoding the metadata
 
 	withBlobID // internal: the blob row id, for the envelope cache
 )
@@ -188,8 +192,14 @@ func decodeEnvelope(env, meta []byte) (*message.Envelope, error) {
 
 func (s *Store) messages(ctx context.Context, mailboxID int64, uids []uint32, f Fields, fn func(*Message) error) error {
 	cols, from := `m.id, m.mailbox_id, m.uid, m.modseq, m.flags, m.keywords, m.internal_date, m.size`, ` FROM messages m`
+	if f&(WithBlobKey|WithCRLFSize) != 0 {
+		from += ` JOIN blobs b ON b.id = m.blob_id`
+	}
 	if f&WithBlobKey != 0 {
-		cols, from = cols+`, b.key`, from+` JOIN blobs b ON b.id = m.blob_id`
+		cols += `, b.key`
+	}
+	if f&WithCRLFSize != 0 {
+		cols += `, b.crlf_extra`
 	}
 	if f&withBlobID != 0 {
 		cols += `, m.blob_id`
@@ -228,6 +238,9 @@ func (s *Store) messages(ctx context.Context, mailboxID int64, uids []uint32, f 
 		if f&WithBlobKey != 0 {
 			dst = append(dst, &m.BlobKey)
 		}
+		if f&WithCRLFSize != 0 {
+			dst = append(dst, &m.CRLFSize)
+		}
 		if f&withBlobID != 0 {
 			dst = append(dst, &m.blobID)
 		}
@@ -253,6 +266,9 @@ func (s *Store) messages(ctx context.Context, mailboxID int64, uids []uint32, f 
 		}
 		m.Keywords = splitKeywords(kw)
 		m.InternalDate = time.UnixMilli(idate)
+		if f&WithCRLFSize != 0 {
+			m.CRLFSize += m.Size // the column scanned into it is the difference
+		}
 		if meta != nil {
 			m.Parsed = new(message.Parsed)
 			if err := json.Unmarshal(meta, m.Parsed); err != nil {

@@ -341,12 +341,8 @@ func (s *session) openMaildrop(ctx context.Context, accountID int64) error {
 	}
 	s.mailbox = mb
 	s.msgs = s.msgs[:0]
-	return s.s.store.Messages(ctx, mb.ID, nil, mailstore.WithMeta|mailstore.WithBlobKey, func(m *mailstore.Message) error {
-		size := m.Size
-		if m.Parsed != nil {
-			size += m.Parsed.CRLFExtra
-		}
-		s.msgs = append(s.msgs, msg{uid: m.UID, size: size, blobKey: m.BlobKey})
+	return s.s.store.Messages(ctx, mb.ID, nil, mailstore.WithCRLFSize|mailstore.WithBlobKey, func(m *mailstore.Message) error {
+		s.msgs = append(s.msgs, msg{uid: m.UID, size: m.CRLFSize, blobKey: m.BlobKey})
 		return nil
 	})
 }
