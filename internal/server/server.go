@@ -127,7 +127,7 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server,
 	s.MsgLog = msglog.New(s.DB, log)
 	s.Deliver.SetLog(s.MsgLog)
 	s.Billing = billing.New(s.DB, s.Directory, billing.Options{Hostname: cfg.Hostname, Logger: log, Notify: dsnNotifier{s.Deliver}.Notify})
-	s.DKIM = dkim.New(s.DB)
+	s.DKIM = dkim.New(s.DB, s.Directory)
 	s.PIM = pim.New(s.DB, s.Directory)
 	s.Migrate = migrate.New(s.DB, s.Directory, s.Store, migrate.Options{
 		KeyFile:        filepath.Join(cfg.DataDir, migrate.KeyFileName),
