@@ -53,7 +53,8 @@ func metric(t *testing.T, in *install, name string) float64 {
 // The [dns] section points posta's resolver at a test DNS server on loopback: A finds B only
 // through the MX and A records that server publishes for far.test, and /metrics shows the
 // resolver's counters. B runs with [inbound] dnsbl set (a loopback client is exempt, so it
-// accepts the message), and a bad [dns] value stops posta from starting with the key named.
+// accepts the message), and a bad [dns] or [inbound] value stops posta from starting with the
+// key named.
 func TestDNSConfiguration(t *testing.T) {
 	a := newInstall(t)
 	b := newInstall(t)
@@ -117,5 +118,11 @@ mx.far.test.   300 IN A   127.0.0.1
 	_, stderr, code = b.run("serve")
 	if code == 0 || !strings.Contains(stderr, "dns.timeout: expected a duration between 1ms and 1m0s") {
 		t.Errorf("serve with a negative timeout: exit %d, stderr %s", code, stderr)
+	}
+	// posta init wrote the block lists' time limit with its default; too long a one is refused.
+	editConfig(t, b, `timeout = "-1s"`, `timeout = "2s"`, `dnsbl_timeout = "5s"`, `dnsbl_timeout = "1m"`)
+	_, stderr, code = b.run("serve")
+	if code == 0 || !strings.Contains(stderr, `posta.toml: inbound.dnsbl_timeout: expected a duration between 1ms and 30s (such as "5s"), got "1m0s"`) {
+		t.Errorf("serve with a one-minute block list timeout: exit %d, stderr %s", code, stderr)
 	}
 }

@@ -56,6 +56,14 @@ func TestOutboundToAnotherServer(t *testing.T) {
 	if out := a.mustRun("domain", "dkim", "acme.test"); strings.Count(out, "._domainkey.acme.test") != 2 || !strings.Contains(out, "k=ed25519") {
 		t.Errorf("domain dkim: %s", out)
 	}
+	// The keys were made by `domain add` and recorded in the audit log once, as the operator's,
+	// without the private keys; showing them and signing with them recorded nothing more.
+	if n := a.count(`SELECT COUNT(*) FROM audit_log WHERE action = 'domain.dkim.create' AND target = 'acme.test'`); n != 1 {
+		t.Errorf("%d domain.dkim.create entries for acme.test, want 1", n)
+	}
+	if n := a.count(`SELECT COUNT(*) FROM audit_log WHERE action = 'domain.dkim.create' AND target = 'acme.test' AND actor LIKE 'cli:%' AND after LIKE '%._domainkey.acme.test ed25519 active%' AND after NOT LIKE '%PRIVATE%'`); n != 1 {
+		t.Errorf("the domain.dkim.create entry for acme.test does not name the operator and the keys")
+	}
 	// ghost: B refused it at RCPT (550 5.1.1); alice got a DSN saying so.
 	if n := a.count(`SELECT COUNT(*) FROM messages m JOIN mailboxes x ON x.id = m.mailbox_id JOIN blob_meta USING (blob_id) WHERE x.name = 'INBOX' AND subject = 'Undelivered Mail Returned to Sender'`); n != 1 {
 		t.Fatalf("%d DSNs in alice's INBOX, want 1", n)

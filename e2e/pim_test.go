@@ -133,4 +133,24 @@ func TestContactsAndCalendarImport(t *testing.T) {
 	if out, errs, code := in.run(args...); code != 1 || !strings.Contains(out+errs, "refused the credentials (401)") {
 		t.Fatalf("wrong DAV password: %d %s %s", code, out, errs)
 	}
+	// The audit log has each import that changed something, by whoever made it, with counts
+	// and the kind of source; not the runs that changed nothing, nor the DAV password.
+	for _, w := range []struct {
+		action, actor, source string
+		want                  int
+	}{
+		{"contacts.import", "alice@acme.test", `%"source":"file"%`, 1},
+		{"calendar.import", "cli:%", `%"source":"file"%`, 1},
+		{"contacts.import", "cli:%", `%"server":"https://127.0.0.1:%/mario/rubrica/"%"source":"carddav"%`, 1},
+	} {
+		if n := in.count(`SELECT COUNT(*) FROM audit_log WHERE action = ? AND actor LIKE ? AND after LIKE ?`, w.action, w.actor, w.source); n != w.want {
+			t.Errorf("audit: %d %s by %s from %s, want %d", n, w.action, w.actor, w.source, w.want)
+		}
+	}
+	if n := in.count(`SELECT COUNT(*) FROM audit_log WHERE action LIKE '%.import'`); n != 3 {
+		t.Errorf("audit: %d imports, want 3", n)
+	}
+	if n := in.count(`SELECT COUNT(*) FROM audit_log WHERE after LIKE ? OR after LIKE '%BEGIN:%'`, "%"+dav.Password+"%"); n != 0 {
+		t.Errorf("audit: %d entries with the DAV password or an object's text", n)
+	}
 }

@@ -64,7 +64,7 @@ func nouns() map[string]map[string]command {
 		"import":   importCommands(),
 		"contacts": contactsCommands(),
 		"calendar": calendarCommands(),
-		"migrate":   migrateCommands(),
+		"migrate":  migrateCommands(),
 	}
 }
 

@@ -79,6 +79,8 @@ func TestAuditTrail(t *testing.T) {
 			{mario, "PATCH", "/api/v1/me", `{"auto_reply":true,"auto_reply_subject":"Away"}`, "account.update", "mario@rossi.it", rossi.ID, update},
 			{mario, "POST", "/api/v1/me/app-passwords", `{"name":"phone"}`, "account.app-password.create", "mario@rossi.it", rossi.ID, create},
 			{mario, "DELETE", "/api/v1/me/app-passwords/1", "", "account.app-password.revoke", "mario@rossi.it", rossi.ID, remove},
+			{admin, "POST", "/api/v1/accounts/mario@rossi.it/contacts", vcardBody, "contacts.import", "mario@rossi.it", rossi.ID, create},
+			{mario, "POST", "/api/v1/accounts/mario@rossi.it/calendars/objects?calendar=Lavoro", icsBody, "calendar.import", "mario@rossi.it", rossi.ID, create},
 			{boss, "POST", "/api/v1/queue/" + qid + "/hold", `{"reason":"check"}`, "queue.hold", qid, 0, update},
 			{boss, "POST", "/api/v1/queue/" + qid + "/release", "", "queue.release", qid, 0, update},
 			{boss, "DELETE", "/api/v1/queue/" + qid, "", "queue.delete", qid, 0, remove},
@@ -135,7 +137,8 @@ func TestAuditTrail(t *testing.T) {
 					t.Errorf("%s: no before", s.action)
 				}
 			}
-			if strings.Contains(e.Before+e.After, pw) || strings.Contains(e.Before+e.After, "Another-Password-77") || strings.Contains(e.Before+e.After, secret) {
+			if strings.Contains(e.Before+e.After, pw) || strings.Contains(e.Before+e.After, "Another-Password-77") || strings.Contains(e.Before+e.After, secret) ||
+				strings.Contains(e.Before+e.After, "BEGIN:") || strings.Contains(e.Before+e.After, "Lovelace") {
 				t.Errorf("%s: a secret in the audit log: %s %s", s.action, e.Before, e.After)
 			}
 		}

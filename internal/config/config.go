@@ -37,6 +37,9 @@ const (
 	DefaultDNSNegativeTTL = time.Hour
 	// DefaultDNSBLAction refuses mail from listed clients.
 	DefaultDNSBLAction = "reject"
+	// DefaultDNSBLTimeout bounds the block list look-ups of one client, all zones together
+	// (internal/smtpserver applies the same one).
+	DefaultDNSBLTimeout = 5 * time.Second
 )
 
 // Config is the content of posta.toml. After Load, DataDir and every path (the SQLite file,
@@ -129,6 +132,9 @@ type Inbound struct {
 	// DNSBLAction is what happens to mail from a listed client: "reject" (554 at MAIL FROM,
 	// the default) or "junk" (accepted into the recipients' Junk folder).
 	DNSBLAction string `toml:"dnsbl_action"`
+	// DNSBLTimeout bounds the look-ups of one client in every zone together; a client not
+	// answered for by then is accepted as not listed.
+	DNSBLTimeout Duration `toml:"dnsbl_timeout"`
 }
 
 // DNS configures the caching stub resolver used for every DNS look-up (MX, A/AAAA, TXT,
@@ -241,7 +247,7 @@ func Default(dataDir, hostname, listenHost string, portOffset int) *Config {
 		TLS:      TLS{Cert: "tls/cert.pem", Key: "tls/key.pem", SelfSigned: true},
 		Limits:   Limits{MaxMessageSize: DefaultMaxMessageSize, MaxRecipients: DefaultMaxRecipients},
 		Outbound: Outbound{Port: 25},
-		Inbound:  Inbound{DNSBLAction: DefaultDNSBLAction},
+		Inbound:  Inbound{DNSBLAction: DefaultDNSBLAction, DNSBLTimeout: Duration(DefaultDNSBLTimeout)},
 		DNS: DNS{Timeout: Duration(DefaultDNSTimeout), Attempts: DefaultDNSAttempts, CacheSize: DefaultDNSCacheSize,
 			MaxTTL: Duration(DefaultDNSMaxTTL), NegativeTTL: Duration(DefaultDNSNegativeTTL)},
 	}

@@ -79,7 +79,7 @@ func TestLoadDefaultsAndPaths(t *testing.T) {
 		Blob:     Blob{filepath.Join(dir, "blobs")},
 		Limits:   Limits{MaxMessageSize: 30408704, MaxRecipients: 100},
 		Outbound: Outbound{Port: 25},
-		Inbound:  Inbound{DNSBLAction: "reject"},
+		Inbound:  Inbound{DNSBLAction: "reject", DNSBLTimeout: Duration(5 * time.Second)},
 		DNS:      DNS{Timeout: Duration(2 * time.Second), Attempts: 2, CacheSize: 10000, MaxTTL: Duration(24 * time.Hour), NegativeTTL: Duration(time.Hour)},
 	}
 	if !reflect.DeepEqual(*c, want) {
@@ -178,7 +178,7 @@ func TestRoundTrip(t *testing.T) {
 	odd.Log = Log{Format: "json", Level: "debug", Trace: true}
 	odd.Limits = Limits{MaxMessageSize: 1024, MaxRecipients: 1}
 	odd.Security.AllowInsecureAuth = true
-	odd.Inbound = Inbound{DNSBL: []string{"zen.spamhaus.org", "bl.example.test"}, DNSBLAction: "junk"}
+	odd.Inbound = Inbound{DNSBL: []string{"zen.spamhaus.org", "bl.example.test"}, DNSBLAction: "junk", DNSBLTimeout: Duration(750 * time.Millisecond)}
 	odd.DNS = DNS{Upstreams: []string{"192.0.2.53", "[2001:db8::53]:5353", "::1"}, Timeout: Duration(1500 * time.Millisecond),
 		Attempts: 1, CacheSize: 0, MaxTTL: Duration(90 * time.Minute), NegativeTTL: Duration(time.Second)}
 	other := filepath.Join(t.TempDir(), "other.toml")
@@ -284,6 +284,10 @@ func TestValidate(t *testing.T) {
 		{"dnsbl twice", func(c *Config) { c.Inbound.DNSBL = []string{"a.example", "A.example"} }, "inbound.dnsbl", "entry 2: zone \"A.example\" is listed twice"},
 		{"dnsbl too many", func(c *Config) { c.Inbound.DNSBL = strings.Split(strings.Repeat("bl.example,", 21), ",")[:21] }, "inbound.dnsbl", "lists 21 zones"},
 		{"dnsbl action", func(c *Config) { c.Inbound.DNSBLAction = "drop" }, "inbound.dnsbl_action", `expected "reject" or "junk", got "drop"`},
+		{"dnsbl timeout zero", func(c *Config) { c.Inbound.DNSBLTimeout = 0 }, "inbound.dnsbl_timeout", `expected a duration between 1ms and 30s (such as "5s"), got "0s"`},
+		{"dnsbl timeout negative", func(c *Config) { c.Inbound.DNSBLTimeout = Duration(-time.Second) }, "inbound.dnsbl_timeout", `got "-1s"`},
+		{"dnsbl timeout below a millisecond", func(c *Config) { c.Inbound.DNSBLTimeout = Duration(time.Microsecond) }, "inbound.dnsbl_timeout", `got "1µs"`},
+		{"dnsbl timeout long", func(c *Config) { c.Inbound.DNSBLTimeout = Duration(30*time.Second + time.Millisecond) }, "inbound.dnsbl_timeout", `got "30.001s"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -329,7 +333,11 @@ func TestValidateAccepts(t *testing.T) {
 		{"dns at bounds", func(c *Config) {
 			c.DNS = DNS{Timeout: Duration(time.Millisecond), Attempts: 10, CacheSize: 0, MaxTTL: Duration(7 * 24 * time.Hour), NegativeTTL: Duration(time.Second)}
 		}},
-		{"dnsbl junk", func(c *Config) { c.Inbound = Inbound{DNSBL: []string{"zen.spamhaus.org"}, DNSBLAction: "junk"} }},
+		{"dnsbl junk", func(c *Config) {
+			c.Inbound = Inbound{DNSBL: []string{"zen.spamhaus.org"}, DNSBLAction: "junk", DNSBLTimeout: Duration(time.Second)}
+		}},
+		{"dnsbl timeout shortest", func(c *Config) { c.Inbound.DNSBLTimeout = Duration(time.Millisecond) }},
+		{"dnsbl timeout longest", func(c *Config) { c.Inbound.DNSBLTimeout = Duration(30 * time.Second) }},
 	}
 	for _, tt := range tests {
 		c := Default("/srv/posta", "mail.example.test", "127.0.0.1", 0)
@@ -378,6 +386,9 @@ func TestLoadErrors(t *testing.T) {
 		{"bad upstream", minimal + "[dns]\nupstreams = [\"192.0.2.53:99999\"]\n", "dns.upstreams", 0, "entry 1: expected a port number"},
 		{"dnsbl action", minimal + "[inbound]\ndnsbl_action = \"Reject\"\n", "inbound.dnsbl_action", 0, `got "Reject"`},
 		{"dnsbl misspelt", minimal + "[inbound]\ndnsbls = []\n", "inbound.dnsbls", 0, "did you mean inbound.dnsbl?"},
+		{"dnsbl timeout syntax", minimal + "[inbound]\ndnsbl_timeout = \"5 seconds\"\n", "inbound.dnsbl_timeout", 3, `expected a duration such as "2s", "500ms" or "1h", got "5 seconds"`},
+		{"dnsbl timeout zero", minimal + "[inbound]\ndnsbl_timeout = \"0s\"\n", "inbound.dnsbl_timeout", 0, `expected a duration between 1ms and 30s (such as "5s"), got "0s"`},
+		{"dnsbl timeout long", minimal + "[inbound]\ndnsbl_timeout = \"1m\"\n", "inbound.dnsbl_timeout", 0, `got "1m0s"`},
 		{"invalid utf-8", minimal + "data_dir = \"é\xff\"\n", "data_dir", 2, "data_dir: invalid UTF-8"},
 	}
 	for _, tt := range tests {

@@ -132,6 +132,7 @@ func (c *Config) applyDefaults(md *toml.MetaData) {
 	dur(&c.DNS.Timeout, DefaultDNSTimeout, "dns", "timeout")
 	dur(&c.DNS.MaxTTL, DefaultDNSMaxTTL, "dns", "max_ttl")
 	dur(&c.DNS.NegativeTTL, DefaultDNSNegativeTTL, "dns", "negative_ttl")
+	dur(&c.Inbound.DNSBLTimeout, DefaultDNSBLTimeout, "inbound", "dnsbl_timeout")
 	if !md.IsDefined("dns", "attempts") {
 		c.DNS.Attempts = DefaultDNSAttempts
 	}

@@ -22,6 +22,7 @@ const (
 	maxDNSCacheSize = 10000000
 	maxDNSTTL       = 7 * 24 * time.Hour
 	maxDNSBLZones   = 20
+	maxDNSBLTimeout = 30 * time.Second
 )
 
 // Validate checks the configuration. The error is an *Error naming the first offending key, with
@@ -185,6 +186,9 @@ func (c *Config) validateInbound(bad func(key, format string, args ...any) *Erro
 	case "reject", "junk":
 	default:
 		return bad("inbound.dnsbl_action", `expected "reject" or "junk", got %q`, c.Inbound.DNSBLAction)
+	}
+	if v := time.Duration(c.Inbound.DNSBLTimeout); v < time.Millisecond || v > maxDNSBLTimeout {
+		return bad("inbound.dnsbl_timeout", `expected a duration between %s and %s (such as "%s"), got "%s"`, time.Millisecond, maxDNSBLTimeout, DefaultDNSBLTimeout, c.Inbound.DNSBLTimeout)
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/postamail/posta/internal/directory"
 	"github.com/postamail/posta/internal/pim"
 )
 
@@ -64,6 +65,19 @@ func TestSelfImport(t *testing.T) {
 	body = b.importFile("google.vcf", vcf, b.csrf)
 	if c := importCounts(body); c["imported"] != "0" || c["skipped"] != "2" || c["errors"] != "0" {
 		t.Fatalf("second import: %v", c)
+	}
+	// The first import is in the audit log under alice's name, with its counts; the second,
+	// which changed nothing, is not.
+	var imports []directory.AuditEntry
+	entries, _ := e.dir.ListAudit(e.sys, "Acme", 100)
+	for _, en := range entries {
+		if en.Action == "contacts.import" {
+			imports = append(imports, en)
+		}
+	}
+	if len(imports) != 1 || imports[0].Actor != "alice@acme.test" || imports[0].Target != "alice@acme.test" || imports[0].Remote == "" ||
+		imports[0].After != `{"book":"Contacts","errors":1,"files":1,"imported":2,"skipped":0,"source":"file","updated":0}` {
+		t.Fatalf("audit of the imports: %+v", imports)
 	}
 	// A calendar goes to the calendar, whatever the file is called.
 	ics, err := os.ReadFile("../ical/testdata/google.ics")

@@ -37,22 +37,36 @@ type Record struct {
 	CreatedAt int64  `json:"created_at"`
 }
 
-// Store keeps the keys.
-type Store struct {
-	db  *db.DB
-	now func() time.Time
-	mu  sync.Mutex // serialises key generation per node
+// actionCreate is the audit action of the first keys Ensure makes for a domain.
+const actionCreate = "domain.dkim.create"
+
+// Auditor records a change of a hosted domain's keys in the audit log, inside the transaction
+// that makes it, as the actor in ctx (directory.Service).
+type Auditor interface {
+	AuditDomainTx(ctx context.Context, tx *db.Tx, domain, action string, before, after any) error
 }
 
-// New returns the store.
-func New(d *db.DB) *Store { return &Store{db: d, now: time.Now} }
+// Store keeps the keys.
+type Store struct {
+	db    *db.DB
+	audit Auditor
+	now   func() time.Time
+	mu    sync.Mutex // serialises key generation per node
+}
+
+// New returns the store. The keys Ensure makes (when a domain's records are first shown, or
+// its first message is signed) are recorded through audit; nil records nothing, for tests of
+// the store alone.
+func New(d *db.DB, audit Auditor) *Store { return &Store{db: d, audit: audit, now: time.Now} }
 
 func normalize(domain string) string {
 	return strings.ToLower(strings.TrimSuffix(strings.TrimSpace(domain), "."))
 }
 
-// generate creates one key pair of each algorithm for domain in the given state.
-func (s *Store) generate(ctx context.Context, domain, state string) error {
+// generate creates one key pair of each algorithm for domain in the given state. With an
+// action, the keys (names, algorithms and state; never the private keys) are recorded in the
+// audit log in the same transaction.
+func (s *Store) generate(ctx context.Context, domain, state, action string) error {
 	now := s.now()
 	base := "posta" + now.UTC().Format("20060102")
 	return s.db.WriteTx(ctx, func(tx *db.Tx) error {
@@ -63,6 +77,7 @@ func (s *Store) generate(ctx context.Context, domain, state string) error {
 		if n > 0 {
 			base += fmt.Sprintf("n%d", n/2+1) // a second rotation the same day
 		}
+		var made []string
 		for _, alg := range []struct {
 			a      mailauth.DKIMAlgorithm
 			suffix string
@@ -87,12 +102,17 @@ func (s *Store) generate(ctx context.Context, domain, state string) error {
 				domain, base+alg.suffix, algName, string(pemKey), rec, state, now.UnixMilli()); err != nil {
 				return err
 			}
+			made = append(made, base+alg.suffix+"._domainkey."+domain+" "+algName+" "+state)
 		}
-		return nil
+		if action == "" || s.audit == nil {
+			return nil
+		}
+		return s.audit.AuditDomainTx(ctx, tx, domain, action, nil, map[string]any{"keys": made})
 	})
 }
 
-// Ensure gives a domain its first keys (active) unless it has some.
+// Ensure gives a domain its first keys (active) unless it has some, and records them in the
+// audit log as made by the actor in ctx (the system when there is none).
 func (s *Store) Ensure(ctx context.Context, domain string) error {
 	domain = normalize(domain)
 	s.mu.Lock()
@@ -104,7 +124,7 @@ func (s *Store) Ensure(ctx context.Context, domain string) error {
 	if n > 0 {
 		return nil
 	}
-	if err := s.generate(ctx, domain, Active); err != nil {
+	if err := s.generate(ctx, domain, Active, actionCreate); err != nil {
 		return fmt.Errorf("dkim: generate keys for %s: %w", domain, err)
 	}
 	return nil
@@ -134,7 +154,7 @@ func (s *Store) Records(ctx context.Context, domain string) ([]Record, error) {
 var ErrPending = errors.New("dkim: new keys are already pending: publish them, then activate")
 
 // Rotate adds pending keys under new selectors: publish their records, wait for DNS caches,
-// then Activate.
+// then Activate. The caller records the rotation in the audit log (posta domain dkim).
 func (s *Store) Rotate(ctx context.Context, domain string) error {
 	domain = normalize(domain)
 	s.mu.Lock()
@@ -146,7 +166,7 @@ func (s *Store) Rotate(ctx context.Context, domain string) error {
 	if n > 0 {
 		return ErrPending
 	}
-	return s.generate(ctx, domain, Pending)
+	return s.generate(ctx, domain, Pending, "")
 }
 
 // ErrNothingPending is returned by Activate without pending keys.

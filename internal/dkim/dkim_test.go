@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -38,7 +40,7 @@ func (keyDNS) LookupPTR(context.Context, netip.Addr) ([]string, error) {
 func TestKeysSignAndRotate(t *testing.T) {
 	dbtest.ForEach(t, func(t *testing.T, d *db.DB) {
 		ctx := context.Background()
-		s := dkim.New(d)
+		s := dkim.New(d, nil)
 		msg := []byte("From: a@rossi.it\r\nTo: b@example.org\r\nSubject: hi\r\nDate: Tue, 1 Dec 2026 10:00:00 +0000\r\n\r\nbody\r\n")
 		sig, err := s.Sign(ctx, "Rossi.IT", msg)
 		if err != nil || bytes.Count(sig, []byte("DKIM-Signature:")) != 2 {
@@ -92,6 +94,80 @@ func TestKeysSignAndRotate(t *testing.T) {
 		}
 		if err := s.Activate(ctx, "rossi.it"); !errors.Is(err, dkim.ErrNothingPending) {
 			t.Fatalf("activate without pending keys: %v", err)
+		}
+	})
+}
+
+// auditLog records the changes the store reports, as the directory would in the audit log.
+type auditLog struct {
+	entries []string
+	fail    error
+}
+
+func (l *auditLog) AuditDomainTx(ctx context.Context, tx *db.Tx, domain, action string, before, after any) error {
+	if l.fail != nil {
+		return l.fail
+	}
+	// The entry is written in the transaction that makes the keys: they are visible in it.
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM dkim_keys WHERE domain = ?`, domain).Scan(&n); err != nil {
+		return err
+	}
+	l.entries = append(l.entries, fmt.Sprintf("%s %s before=%v after=%v keys=%d", action, domain, before, after, n))
+	return nil
+}
+
+// TestKeysMadeAreAudited: the first keys of a domain, whether made by Ensure (records shown)
+// or by Sign (first message), are reported once to the auditor inside the transaction that
+// makes them, named by selector, algorithm and state and without the private key; a failure to
+// record them makes nothing. Rotation is recorded by its caller, not here.
+func TestKeysMadeAreAudited(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		msg := []byte("From: a@verdi.it\r\nTo: b@example.org\r\nSubject: hi\r\n\r\nbody\r\n")
+		for _, tt := range []struct {
+			name string
+			do   func(s *dkim.Store, domain string) error
+			want int // entries after doing it twice
+		}{
+			{"ensure", func(s *dkim.Store, domain string) error { return s.Ensure(ctx, domain) }, 1},
+			{"sign", func(s *dkim.Store, domain string) error { _, err := s.Sign(ctx, domain, msg); return err }, 1},
+			{"rotate after ensure", func(s *dkim.Store, domain string) error {
+				if err := s.Ensure(ctx, domain); err != nil {
+					return err
+				}
+				err := s.Rotate(ctx, domain)
+				if errors.Is(err, dkim.ErrPending) {
+					err = s.Activate(ctx, domain)
+				}
+				return err
+			}, 1},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				log := &auditLog{}
+				s := dkim.New(d, log)
+				domain := strings.ReplaceAll(tt.name, " ", "-") + ".test"
+				for range 2 {
+					if err := tt.do(s, "  "+strings.ToUpper(domain)+". "); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if len(log.entries) != tt.want {
+					t.Fatalf("entries %q, want %d", log.entries, tt.want)
+				}
+				want := fmt.Sprintf(`^domain\.dkim\.create %s before=<nil> after=map\[keys:\[posta\d{8}e\._domainkey\.%[1]s ed25519 active posta\d{8}r\._domainkey\.%[1]s rsa active\]\] keys=2$`, regexp.QuoteMeta(domain))
+				if !regexp.MustCompile(want).MatchString(log.entries[0]) {
+					t.Errorf("entry %q, want %s", log.entries[0], want)
+				}
+			})
+		}
+		// An entry that cannot be written leaves the domain without keys.
+		s := dkim.New(d, &auditLog{fail: errors.New("audit log unavailable")})
+		if err := s.Ensure(ctx, "fail.test"); err == nil || !strings.Contains(err.Error(), "audit log unavailable") {
+			t.Fatalf("ensure with a failing audit log: %v", err)
+		}
+		if recs, err := s.Records(ctx, "fail.test"); err != nil || len(recs) != 0 {
+			t.Fatalf("keys made without an audit entry: %+v %v", recs, err)
 		}
 	})
 }

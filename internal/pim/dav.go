@@ -2,6 +2,7 @@ package pim
 
 import (
 	"context"
+	neturl "net/url"
 	"strings"
 
 	"github.com/postamail/posta/internal/davclient"
@@ -39,11 +40,13 @@ func (s *Service) ImportDAV(ctx context.Context, kind davclient.Kind, account, n
 		for j, r := range c.Resources {
 			srcs[j] = Source{Name: r.Href, Data: r.Data}
 		}
+		from := origin{kind: "carddav", server: serverName(c.URL, url)}
 		var res *Result
 		if kind == davclient.Calendars {
-			res, err = s.ImportCalendar(ctx, account, target, srcs...)
+			from.kind = "caldav"
+			res, err = s.importCalendar(ctx, account, target, from, srcs)
 		} else {
-			res, err = s.ImportContacts(ctx, account, target, srcs...)
+			res, err = s.importContacts(ctx, account, target, from, srcs)
 		}
 		if res == nil {
 			return out, err
@@ -57,6 +60,17 @@ func (s *Service) ImportDAV(ctx context.Context, kind davclient.Kind, account, n
 		out = append(out, res)
 	}
 	return out, nil
+}
+
+// serverName is the URL of a collection (or, when the server gave none, the one asked) as the
+// audit log names it: scheme, host and path, without a user name, password, query or fragment.
+func serverName(collection, asked string) string {
+	for _, raw := range []string{collection, asked} {
+		if u, err := neturl.Parse(raw); err == nil && u.Host != "" {
+			return (&neturl.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String()
+		}
+	}
+	return "(unknown)"
 }
 
 // setColor gives a calendar the colour of the one it was imported from, unless it has one.

@@ -6,7 +6,9 @@
 // its collections go with it when it is removed (ON DELETE CASCADE).
 //
 // It must not decide who may see an account: it asks the directory (GetAccount) with the
-// actor in the context, and it never rewrites the text of a contact or an event.
+// actor in the context, and it never rewrites the text of a contact or an event. An import
+// that adds or changes something is recorded in the audit log, as that actor, in the
+// transaction that stores it.
 package pim
 
 import (
@@ -104,6 +106,15 @@ type Source struct {
 	Data []byte
 }
 
+// origin says where an import comes from, for the audit log: "file" (with the number of
+// files), or "carddav" or "caldav" with the collection's URL without credentials or query.
+type origin struct {
+	kind   string
+	server string
+}
+
+func fromFiles() origin { return origin{kind: "file"} }
+
 // ItemError is an object an import skipped, with why.
 type ItemError struct {
 	Source string `json:"source,omitempty"`
@@ -170,11 +181,12 @@ type item struct {
 type kind struct {
 	collections, objects, fk, field, def string
 	problem, item                        string // the refusal of an import without any valid object
+	action                               string // an import's action in the audit log
 }
 
 var (
-	books     = kind{collections: "address_books", objects: "contacts", fk: "book_id", field: "book", def: DefaultBook, problem: "invalid-vcard", item: "contact"}
-	calendars = kind{collections: "calendars", objects: "calendar_objects", fk: "calendar_id", field: "calendar", def: DefaultCalendar, problem: "invalid-icalendar", item: "event or task"}
+	books     = kind{collections: "address_books", objects: "contacts", fk: "book_id", field: "book", def: DefaultBook, problem: "invalid-vcard", item: "contact", action: "contacts.import"}
+	calendars = kind{collections: "calendars", objects: "calendar_objects", fk: "calendar_id", field: "calendar", def: DefaultCalendar, problem: "invalid-icalendar", item: "event or task", action: "calendar.import"}
 )
 
 // ImportContacts stores the cards of the sources in the account's address book (made when
@@ -182,6 +194,10 @@ var (
 // text differs, and is skipped when it does not. Cards that are not valid are listed in the
 // result with their line; the others are imported all the same.
 func (s *Service) ImportContacts(ctx context.Context, account, book string, srcs ...Source) (*Result, error) {
+	return s.importContacts(ctx, account, book, fromFiles(), srcs)
+}
+
+func (s *Service) importContacts(ctx context.Context, account, book string, from origin, srcs []Source) (*Result, error) {
 	acc, err := s.dir.GetAccount(ctx, account) // before reading anything the actor sent
 	if err != nil {
 		return nil, err
@@ -195,7 +211,7 @@ func (s *Service) ImportContacts(ctx context.Context, account, book string, srcs
 			items = append(items, contactItem(c))
 		}
 	}
-	return s.store(ctx, books, acc, book, items, errs)
+	return s.store(ctx, books, acc, book, from, len(srcs), items, errs)
 }
 
 func contactItem(c *vcard.Card) item {
@@ -216,6 +232,10 @@ func contactItem(c *vcard.Card) item {
 // ImportCalendar stores the events and tasks of the sources in the account's calendar (made
 // when missing; "" is the default one), one object per UID, idempotently as ImportContacts.
 func (s *Service) ImportCalendar(ctx context.Context, account, calendar string, srcs ...Source) (*Result, error) {
+	return s.importCalendar(ctx, account, calendar, fromFiles(), srcs)
+}
+
+func (s *Service) importCalendar(ctx context.Context, account, calendar string, from origin, srcs []Source) (*Result, error) {
 	acc, err := s.dir.GetAccount(ctx, account)
 	if err != nil {
 		return nil, err
@@ -229,7 +249,7 @@ func (s *Service) ImportCalendar(ctx context.Context, account, calendar string, 
 			items = append(items, calendarItem(o))
 		}
 	}
-	return s.store(ctx, calendars, acc, calendar, items, errs)
+	return s.store(ctx, calendars, acc, calendar, from, len(srcs), items, errs)
 }
 
 func calendarItem(o *ical.Object) item {
@@ -270,8 +290,10 @@ func itemErrors(source string, errs []error) []ItemError {
 	return out
 }
 
-// store writes the items into the account's collection in one transaction.
-func (s *Service) store(ctx context.Context, k kind, acc *directory.Account, name string, items []item, errs []ItemError) (*Result, error) {
+// store writes the items into the account's collection in one transaction, with an audit
+// entry (as the actor in ctx, under the account's tenant) when it changed anything: where the
+// objects came from and how many were new, updated, unchanged and refused, never their text.
+func (s *Service) store(ctx context.Context, k kind, acc *directory.Account, name string, from origin, sources int, items []item, errs []ItemError) (*Result, error) {
 	if name == "" {
 		name = k.def
 	}
@@ -326,10 +348,19 @@ func (s *Service) store(ctx context.Context, k kind, acc *directory.Account, nam
 			}
 			stored[it.uid] = it.etag
 		}
-		if res.Imported+res.Updated > 0 {
-			_, err = tx.ExecContext(ctx, `UPDATE `+k.collections+` SET ctag = ctag + 1 WHERE id = ?`, id)
+		if res.Imported+res.Updated == 0 {
+			return nil // nothing changed: nothing to record
 		}
-		return err
+		if _, err := tx.ExecContext(ctx, `UPDATE `+k.collections+` SET ctag = ctag + 1 WHERE id = ?`, id); err != nil {
+			return err
+		}
+		after := map[string]any{k.field: name, "source": from.kind, "imported": res.Imported, "updated": res.Updated, "skipped": res.Skipped, "errors": len(res.Errors)}
+		if from.server != "" {
+			after["server"] = from.server
+		} else {
+			after["files"] = sources
+		}
+		return directory.AuditTx(ctx, tx, acc.TenantID, k.action, acc.Address, nil, after)
 	})
 	if err != nil {
 		return nil, err

@@ -127,7 +127,7 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server,
 	s.MsgLog = msglog.New(s.DB, log)
 	s.Deliver.SetLog(s.MsgLog)
 	s.Billing = billing.New(s.DB, s.Directory, billing.Options{Hostname: cfg.Hostname, Logger: log, Notify: dsnNotifier{s.Deliver}.Notify})
-	s.DKIM = dkim.New(s.DB)
+	s.DKIM = dkim.New(s.DB, s.Directory)
 	s.PIM = pim.New(s.DB, s.Directory)
 	s.Migrate = migrate.New(s.DB, s.Directory, s.Store, migrate.Options{
 		KeyFile:        filepath.Join(cfg.DataDir, migrate.KeyFileName),
@@ -145,7 +145,7 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server,
 	sts := mtasts.New(mtasts.Config{Resolver: s.Resolver, Store: mtasts.DBStore{DB: s.DB}, RootCAs: roots, Logger: log})
 	s.Outbound = outbound.New(outbound.Config{Hostname: cfg.Hostname, Port: cfg.Outbound.Port, Routes: cfg.Outbound.Routes, Logger: log,
 		RootCAs: roots, MTASTS: sts}, s.Queue, s.Resolver, dsnNotifier{s.Deliver})
-	s.SMTP = smtpserver.New(smtpserver.Config{
+	smtpCfg := smtpserver.Config{
 		Hostname:           cfg.Hostname,
 		TLSConfig:          s.tlsConfig(),
 		MaxMessageSize:     cfg.Limits.MaxMessageSize,
@@ -156,11 +156,11 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server,
 		Inbound:            &mailauth.Inbound{Resolver: mailauth.FromResolver(s.Resolver), AuthservID: cfg.Hostname},
 		RejectDMARC:        true,
 		TenantRejectsDMARC: s.Directory.RejectsDMARC,
-		DNSBL:              cfg.Inbound.DNSBL,
-		DNSBLJunk:          cfg.Inbound.DNSBLAction == "junk",
 		DNS:                s.Resolver,
 		Suspended:          s.Billing.SendingSuspended,
-	}, s.Directory, s.Deliver, s.Throttle)
+	}
+	inboundConfig(&smtpCfg, cfg.Inbound)
+	s.SMTP = smtpserver.New(smtpCfg, s.Directory, s.Deliver, s.Throttle)
 	s.POP3 = pop3server.New(pop3server.Config{
 		Hostname:          cfg.Hostname,
 		TLSConfig:         s.tlsConfig(),
@@ -179,6 +179,14 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server,
 		s.pgChanges = changes.NewPostgres(cfg.Database.DSN, s.Bus, log)
 	}
 	return s, nil
+}
+
+// inboundConfig applies the [inbound] section of posta.toml (DNS block lists) to the SMTP
+// server's configuration.
+func inboundConfig(sc *smtpserver.Config, c config.Inbound) {
+	sc.DNSBL = c.DNSBL
+	sc.DNSBLJunk = c.DNSBLAction == "junk"
+	sc.DNSBLTimeout = time.Duration(c.DNSBLTimeout)
 }
 
 // resolverConfig maps the [dns] section of posta.toml to the resolver's configuration.

@@ -242,3 +242,23 @@ func FuzzStripField(f *testing.F) {
 		}
 	})
 }
+
+// TestDNSBLTimeoutBoundsTheLookups: a resolver that would wait 10 s for a silent upstream
+// keeps MAIL FROM waiting only as long as the configured time for block list look-ups.
+func TestDNSBLTimeoutBoundsTheLookups(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	e, _ := dnsblSetup(t, pc.LocalAddr().String(), func(c *Config) {
+		c.DNS = resolver.New(resolver.Config{Upstreams: []string{pc.LocalAddr().String()}, Timeout: 10 * time.Second, Attempts: 1})
+		c.DNSBLTimeout = 200 * time.Millisecond
+	})
+	lines := []string{"EHLO c", "MAIL FROM:<a@ext.test>"}
+	start := time.Now()
+	checkReplies(t, lines, converseFrom(t, listedIP, e.mx, lines...), []string{"", `^250 `})
+	if took := time.Since(start); took < 200*time.Millisecond || took > 3*time.Second {
+		t.Errorf("MAIL FROM answered after %s, want about 200ms (the look-up budget), well under the default 5s", took)
+	}
+}

@@ -66,7 +66,8 @@ type Config struct {
 	// unauthenticated client, once per connection at its first MAIL FROM (empty: none),
 	// through DNS. A listed client is refused (554 5.7.1) or, with DNSBLJunk, its mail goes
 	// to the recipients' Junk folder with an X-Posta-DNSBL field. DNSBLTimeout bounds the
-	// look-ups of one client (default DefaultDNSBLTimeout); a look-up that fails accepts.
+	// look-ups of one client (posta.toml's [inbound] dnsbl_timeout; default
+	// DefaultDNSBLTimeout); a look-up that fails accepts.
 	DNSBL        []string
 	DNSBLJunk    bool
 	DNSBLTimeout time.Duration
