@@ -171,7 +171,7 @@ func TestMobileConfig(t *testing.T) {
 		}
 	}
 	b2, _ := s.MobileConfig("anna@acme.test", "other")
-	if uuidFor("a") != uuidFor("a") || !strings.Contains(string(b2), uuidFor(s.Hostname, "anna@acme.test", "profile")) {
+	if first := uuidFor("a"); first != uuidFor("a") || !strings.Contains(string(b2), uuidFor(s.Hostname, "anna@acme.test", "profile")) {
 		t.Fatal("profile UUIDs are not stable")
 	}
 	// POP3 only, STARTTLS only.

@@ -147,7 +147,7 @@ func (s *Service) usage(ctx context.Context, t *directory.Tenant, by string, lo,
 			r.AccountDays = qty(presence[*r.Day], ms[*r.Day])
 		}
 	case ByCOS:
-		type agg struct{ presence, ms, accounts int64 }
+		type agg struct{ presence, ms int64 }
 		per := map[int64]*agg{}
 		amounts := map[int64]MilliPoints{}
 		for _, l := range c.Lines {

@@ -607,6 +607,7 @@ func TestProviderPages(t *testing.T) {
 	b.want(http.StatusSeeOther, "admin created")
 	body = b.get("/admins/remove?email=new@gamma.test")
 	b.want(200, "remove confirm")
+	contains(t, body, "new@gamma.test", "remove confirm names the administrator")
 	b.post("/admins/remove", url.Values{"email": {"new@gamma.test"}})
 	b.want(http.StatusSeeOther, "admin removed")
 	// The provider dashboard lists every tenant.

@@ -473,7 +473,6 @@ func article(kind string) string {
 // It returns the use of every class the file changes.
 func (v *validator) checkCaps() []CapUse {
 	st := v.st
-	type delta struct{ inc, dec int64 }
 	credit := map[[2]int64]error{}
 	askCredit := func(from, to int64) error {
 		if v.checks.Credit == nil {

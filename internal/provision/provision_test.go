@@ -91,18 +91,6 @@ func setupWith(t testing.TB, d *db.DB, h *auth.Hasher) *fixture {
 // csvOf joins lines into a CSV file.
 func csvOf(lines ...string) []byte { return []byte(strings.Join(lines, "\r\n") + "\r\n") }
 
-const header = "address,password,display name,cos,aliases,distribution lists,forwarding,status"
-
-// state reads the tenant's directory as the system.
-func (f *fixture) state(t testing.TB, tenant string) *directory.TenantState {
-	t.Helper()
-	st, err := f.dir.BatchState(f.sys, tenant)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st
-}
-
 // count runs a COUNT query.
 func (f *fixture) count(t testing.TB, q string, args ...any) int {
 	t.Helper()
