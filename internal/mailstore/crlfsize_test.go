@@ -2,14 +2,9 @@ package mailstore_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/postamail/posta/internal/blob"
-	"github.com/postamail/posta/internal/changes"
 	"github.com/postamail/posta/internal/db"
 	"github.com/postamail/posta/internal/db/dbtest"
 	"github.com/postamail/posta/internal/mailstore"
@@ -21,12 +16,7 @@ import (
 func TestCRLFSize(t *testing.T) {
 	dbtest.ForEach(t, func(t *testing.T, d *db.DB) {
 		ctx := context.Background()
-		b, err := blob.Open(filepath.Join(t.TempDir(), "blobs"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		s := mailstore.New(d, b, changes.New(), mailstore.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-		defer s.Close()
+		s := newStore(t, d)
 		acc := newAccount(t, d, "crlf@x.test", 1<<30)
 		inbox, err := s.Mailbox(ctx, acc, "INBOX")
 		if err != nil {
