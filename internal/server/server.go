@@ -104,7 +104,7 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server,
 	if s.Blobs, err = blob.Open(cfg.Blob.Dir); err != nil {
 		return nil, fmt.Errorf("blob store: %w", err)
 	}
-	s.Store = mailstore.New(s.DB, s.Blobs, s.Bus, mailstore.Options{Logger: log})
+	s.Store = mailstore.New(s.DB, s.Blobs, s.Bus, mailstore.Options{Logger: log, Observer: s.Metrics})
 	s.Hasher = auth.NewHasher(auth.DefaultParams())
 	s.Hasher.CacheSuccesses(10*time.Minute, 10000)
 	s.Directory = directory.New(s.DB, s.Hasher, directory.Options{
