@@ -126,6 +126,7 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server,
 	s.Deliver = deliver.New(s.Directory, s.Store, s.Queue, cfg.Hostname, log)
 	s.MsgLog = msglog.New(s.DB, log)
 	s.Deliver.SetLog(s.MsgLog)
+	s.Deliver.SetObserver(s.Metrics)
 	s.Billing = billing.New(s.DB, s.Directory, billing.Options{Hostname: cfg.Hostname, Logger: log, Notify: dsnNotifier{s.Deliver}.Notify})
 	s.DKIM = dkim.New(s.DB, s.Directory)
 	s.PIM = pim.New(s.DB, s.Directory)
