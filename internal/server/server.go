@@ -175,6 +175,7 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server,
 		AllowInsecureAuth: cfg.Security.AllowInsecureAuth,
 		Trace:             cfg.Log.Trace,
 		Logger:            log,
+		Observer:          s.Metrics,
 	}, imapLogin{s.Directory}, s.Store, s.Throttle)
 	if s.DB.Engine == db.Postgres {
 		s.pgChanges = changes.NewPostgres(cfg.Database.DSN, s.Bus, log)
