@@ -167,6 +167,7 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server,
 		TLSConfig:         s.tlsConfig(),
 		AllowInsecureAuth: cfg.Security.AllowInsecureAuth,
 		Logger:            log,
+		Observer:          s.Metrics,
 	}, mailLogin{s.Directory, directory.ProtoPOP3}, s.Store, s.Throttle)
 	s.IMAP = imapserver.New(imapserver.Config{
 		Hostname:          cfg.Hostname,
