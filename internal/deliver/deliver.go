@@ -47,6 +47,49 @@ type Queue interface {
 	EnqueueRequireTLS(ctx context.Context, from string, rcpts []string, raw []byte, accountID int64, requireTLS bool) error
 }
 
+// Observer counts what became of messages for local mailboxes (internal/observe's Metrics).
+// result is one of a small fixed set: "stored"; or a refusal: "overquota", "unknown" (no such
+// recipient or account), "nomailbox" (the target mailbox, such as Junk, does not exist),
+// "disabled" (mailbox disabled or closed, or a service without mail), "toolarge" (over the
+// recipient's size limit), "notallowed" (the sender may not post to the list); or "error" (a
+// database or disk failure: nothing stored).
+type Observer interface {
+	Delivered(result string)
+}
+
+// Results reported to an Observer.
+const (
+	resultStored     = "stored"
+	resultOverQuota  = "overquota"
+	resultUnknown    = "unknown"
+	resultNoMailbox  = "nomailbox"
+	resultDisabled   = "disabled"
+	resultTooLarge   = "toolarge"
+	resultNotAllowed = "notallowed"
+	resultError      = "error"
+)
+
+// resultOf is the Observer's result for the outcome of one recipient or mailbox.
+func resultOf(err error) string {
+	switch {
+	case err == nil:
+		return resultStored
+	case errors.Is(err, ErrOverQuota), errors.Is(err, mailstore.ErrOverQuota):
+		return resultOverQuota
+	case errors.Is(err, ErrUnknownRecipient), errors.Is(err, mailstore.ErrNoAccount):
+		return resultUnknown
+	case errors.Is(err, mailstore.ErrNoMailbox), errors.Is(err, mailstore.ErrInvalidName):
+		return resultNoMailbox
+	case errors.Is(err, ErrMailboxDisabled), errors.Is(err, ErrNoMailService), errors.Is(err, mailstore.ErrAccountClosed):
+		return resultDisabled
+	case errors.Is(err, ErrTooLarge):
+		return resultTooLarge
+	case errors.Is(err, ErrNotAllowedToPost):
+		return resultNotAllowed
+	}
+	return resultError
+}
+
 // Deliverer delivers messages.
 type Deliverer struct {
 	dir      *directory.Service
@@ -57,6 +100,7 @@ type Deliverer struct {
 	log      *slog.Logger
 	signer   Signer
 	msglog   *msglog.Log
+	obs      Observer
 }
 
 // New returns a deliverer.
@@ -66,6 +110,19 @@ func New(dir *directory.Service, store *mailstore.Store, q Queue, hostname strin
 
 // SetLog records every message delivered in l.
 func (d *Deliverer) SetLog(l *msglog.Log) { d.msglog = l }
+
+// SetObserver makes every outcome for a local mailbox counted by o.
+func (d *Deliverer) SetObserver(o Observer) { d.obs = o }
+
+// observe counts n outcomes for local mailboxes or recipients.
+func (d *Deliverer) observe(result string, n int) {
+	if d.obs == nil {
+		return
+	}
+	for range n {
+		d.obs.Delivered(result)
+	}
+}
 
 // SetSigner makes outgoing mail of hosted domains DKIM-signed before it is queued.
 func (d *Deliverer) SetSigner(s Signer) { d.signer = s }
@@ -168,6 +225,8 @@ type plan struct {
 	direct map[int64][]int
 	remote []string
 	errs   []error
+	// overCap counts the list members left out for being at their message quota.
+	overCap int
 	// stored is the outcome of each account's delivery (nil: stored).
 	stored map[int64]error
 }
@@ -228,6 +287,7 @@ func (d *Deliverer) expand(ctx context.Context, env *Envelope) (*plan, error) {
 			for _, a := range accounts {
 				if overMessageCap(a) && !env.System {
 					d.log.Info("deliver: list member over its message quota", "member", a.Address)
+					p.overCap++
 					continue
 				}
 				if err := checkAccount(a, size); err == nil || errors.Is(err, ErrOverQuota) {
@@ -282,11 +342,22 @@ func domainOf(addr string) string { return strings.ToLower(addr[strings.LastInde
 // Deliver delivers env and returns one error per recipient (nil: delivered or queued). The
 // second result is an error only when nothing could be done (database or disk failure); then
 // nothing was stored for anyone.
+//
+// The Observer counts one outcome per recipient refused here (unknown, disabled, over quota,
+// ...), per list member left out at its message quota, and per mailbox the message was for
+// (stored, or the store's refusal). Remote recipients are the queue's, and the recipients the
+// SMTP server refused at RCPT TO never reach this function: neither is counted.
 func (d *Deliverer) Deliver(ctx context.Context, env *Envelope) ([]error, error) {
 	p, err := d.expand(ctx, env)
 	if err != nil {
 		return nil, err
 	}
+	for _, e := range p.errs {
+		if e != nil {
+			d.observe(resultOf(e), 1)
+		}
+	}
+	d.observe(resultOverQuota, p.overCap)
 	var raw bytes.Buffer
 	raw.Grow(len(env.Header) + len(env.Raw) + 64)
 	fmt.Fprintf(&raw, "Return-Path: <%s>\r\n", env.From)
@@ -296,6 +367,7 @@ func (d *Deliverer) Deliver(ctx context.Context, env *Envelope) ([]error, error)
 	if len(p.order) > 0 {
 		parsed, err := message.Parse(content)
 		if err != nil {
+			d.observe(resultError, len(p.order))
 			return nil, err
 		}
 		targets := make([]mailstore.Target, len(p.order))
@@ -307,11 +379,13 @@ func (d *Deliverer) Deliver(ctx context.Context, env *Envelope) ([]error, error)
 		}
 		results, err := d.store.Deliver(ctx, &mailstore.Delivery{Raw: content, Parsed: parsed, Targets: targets})
 		if err != nil {
+			d.observe(resultError, len(p.order))
 			return nil, err
 		}
 		for i, id := range p.order {
 			res := results[i]
 			p.stored[id] = res.Err
+			d.observe(resultOf(res.Err), 1)
 			var terr error
 			switch {
 			case errors.Is(res.Err, mailstore.ErrOverQuota):
@@ -451,7 +525,11 @@ func (d *Deliverer) maybeWarnQuota(ctx context.Context, a *directory.Account, re
 		"When it is full, new messages will be refused. Delete old messages or ask your administrator for more space.\r\n",
 		d.hostname, a.Address, level, time.Now().Format(time.RFC1123Z), a.ID, time.Now().UnixNano(), d.hostname,
 		a.Address, float64(res.UsedAfter)/(1<<20), float64(res.QuotaBytes)/(1<<20), pct(res.UsedAfter))
-	if _, err := d.store.Deliver(ctx, &mailstore.Delivery{Raw: []byte(msg), Targets: []mailstore.Target{{AccountID: a.ID, IgnoreQuota: true}}}); err != nil {
+	warning, err := d.store.Deliver(ctx, &mailstore.Delivery{Raw: []byte(msg), Targets: []mailstore.Target{{AccountID: a.ID, IgnoreQuota: true}}})
+	if err != nil {
 		d.log.Warn("deliver: quota warning", "account", a.Address, "err", err)
+		d.observe(resultError, 1)
+		return
 	}
+	d.observe(resultOf(warning[0].Err), 1)
 }

@@ -150,12 +150,20 @@ func (s *session) login(ctx context.Context, user, pass string) error {
 		return no("NOPERM", "Your service does not include IMAP access to mail; ask your administrator")
 	}
 	if err != nil {
-		s.srv.throttle.Failure(s.ip, user)
+		s.authFailed(user)
 		s.log.Info("imap: authentication failed", "user", user, "err", err)
 		return no("AUTHENTICATIONFAILED", "Authentication failed")
 	}
 	s.srv.throttle.Success(s.ip, user)
 	return s.loggedIn(acct)
+}
+
+// authFailed records a failed login: the throttle slows the next ones, the Observer counts it.
+func (s *session) authFailed(user string) {
+	s.srv.throttle.Failure(s.ip, user)
+	if o := s.srv.cfg.Observer; o != nil {
+		o.AuthFailed(s.service)
+	}
 }
 
 // loggedIn moves the session to the authenticated state.
@@ -263,7 +271,7 @@ func cmdAuthenticate(ctx context.Context, s *session, tag string, p *imapwire.Pa
 		return s.loggedIn(*proven)
 	}
 	if mech == "SCRAM-SHA-256" || err != nil || user == "" {
-		s.srv.throttle.Failure(s.ip, user)
+		s.authFailed(user)
 		s.log.Info("imap: authentication failed", "user", user, "mechanism", mech)
 		return no("AUTHENTICATIONFAILED", "Authentication failed")
 	}

@@ -56,6 +56,16 @@ type Throttle interface {
 	Success(ip netip.Addr, account string)
 }
 
+// Observer is told of connections and failed logins (internal/observe's Metrics), by
+// service: "imap" (port 143, STARTTLS) or "imaps" (port 993, implicit TLS).
+type Observer interface {
+	// SessionOpened and SessionClosed bracket every accepted connection.
+	SessionOpened(service string)
+	SessionClosed(service string)
+	// AuthFailed is a login refused for its credentials (or throttled by SCRAM).
+	AuthFailed(service string)
+}
+
 // Config configures the IMAP service.
 type Config struct {
 	Hostname  string
@@ -67,6 +77,8 @@ type Config struct {
 	// Trace logs every command and response line at debug level, credentials redacted.
 	Trace  bool
 	Logger *slog.Logger
+	// Observer is told of connections and failed logins (nil: nobody).
+	Observer Observer
 }
 
 // Server is the IMAP service; one Server serves every IMAP listener.
@@ -106,7 +118,17 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, implicitTLS bool) e
 		}
 		ln = tls.NewListener(ln, s.cfg.TLSConfig)
 	}
-	return s.conns.Serve(ln, func(c net.Conn) { newSession(s, c, implicitTLS).serve(ctx) })
+	service := "imap"
+	if implicitTLS {
+		service = "imaps"
+	}
+	return s.conns.Serve(ln, func(c net.Conn) {
+		if o := s.cfg.Observer; o != nil {
+			o.SessionOpened(service)
+			defer o.SessionClosed(service)
+		}
+		newSession(s, c, service, implicitTLS).serve(ctx)
+	})
 }
 
 // Shutdown closes the listeners, wakes every session waiting for its client (it says BYE and

@@ -47,6 +47,7 @@ type session struct {
 	loopback bool
 	id       string
 	log      *slog.Logger
+	service  string // imap or imaps, for the Observer
 
 	state   state
 	acct    Account
@@ -63,8 +64,8 @@ type session struct {
 	idleTag string // set by IDLE: the session then waits for DONE
 }
 
-func newSession(s *Server, c net.Conn, implicitTLS bool) *session {
-	sess := &session{srv: s, conn: c, tls: implicitTLS, id: newID(), enabled: map[string]bool{}}
+func newSession(s *Server, c net.Conn, service string, implicitTLS bool) *session {
+	sess := &session{srv: s, conn: c, tls: implicitTLS, service: service, id: newID(), enabled: map[string]bool{}}
 	if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
 		sess.ip = ap.Addr().Unmap()
 		sess.loopback = sess.ip.IsLoopback()

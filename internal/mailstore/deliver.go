@@ -259,6 +259,11 @@ func (s *Store) commitBatch(batch []*commitReq) {
 			close(r.done)
 		}
 	}()
+	if s.obs != nil {
+		// Deferred after the answers, so it runs before them: a caller sees its commit counted.
+		start := time.Now()
+		defer func() { s.obs.Committed(len(batch), time.Since(start)) }()
+	}
 	staged := make([]*blob.Staged, len(batch))
 	for i, r := range batch {
 		staged[i] = r.staged

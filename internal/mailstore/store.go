@@ -18,6 +18,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/postamail/posta/internal/blob"
 	"github.com/postamail/posta/internal/changes"
@@ -49,6 +50,17 @@ type Options struct {
 	// below it, and storing it then costs no file creation and no fsync of its own.
 	InlineMax int
 	Logger    *slog.Logger
+	// Observer is told about every group commit (nil: nobody).
+	Observer Observer
+}
+
+// Observer is told about the group commits of deliveries and appends (internal/observe's
+// Metrics): how many deliveries one commit carried and how long it took, from the sync of
+// their blobs to the end of the transaction (and of the one-by-one retries after a failure).
+// It is called once per commit, on the committer goroutine, before the callers are answered;
+// it must be quick.
+type Observer interface {
+	Committed(n int, took time.Duration)
 }
 
 // Store is the mailbox store.
@@ -57,6 +69,7 @@ type Store struct {
 	blobs *blob.Store
 	bus   *changes.Bus
 	log   *slog.Logger
+	obs   Observer
 
 	envs      *envelopeCache
 	reqs      chan *commitReq
@@ -84,7 +97,7 @@ func New(d *db.DB, b *blob.Store, bus *changes.Bus, opts Options) *Store {
 		opts.InlineMax = 32 << 10
 	}
 	s := &Store{
-		db: d, blobs: b, bus: bus, log: opts.Logger,
+		db: d, blobs: b, bus: bus, log: opts.Logger, obs: opts.Observer,
 		reqs: make(chan *commitReq, opts.MaxBatch), stop: make(chan struct{}), done: make(chan struct{}),
 		maxBatch: opts.MaxBatch, inlineMax: opts.InlineMax, envs: newEnvelopeCache(opts.EnvelopeCache),
 	}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -33,20 +34,26 @@ func NewLogger(w io.Writer, format, level string) (*slog.Logger, error) {
 	return nil, fmt.Errorf("observe: log format %q: expected text or json", format)
 }
 
-// Metrics holds the registry and the metrics shared across services.
+// Metrics holds the registry and the metrics shared across services. Its methods are what the
+// packages that report to it declare as their observer interfaces (mailstore.Observer,
+// deliver.Observer, imapserver.Observer, pop3server.Observer); they do nothing on a nil *Metrics.
 type Metrics struct {
 	Registry *prometheus.Registry
 
-	// Connections counts accepted connections by service (smtp, submission, imap, pop3, ...).
+	// Connections counts accepted connections by service (smtp, submission, submissions, imap,
+	// imaps, pop3, pop3s).
 	Connections *prometheus.CounterVec
-	// ActiveSessions is the number of open sessions by service.
+	// ActiveSessions is the number of open connections by service.
 	ActiveSessions *prometheus.GaugeVec
-	// Deliveries counts messages delivered to mailboxes, by result (stored, overquota, ...).
+	// Deliveries counts what the delivery pipeline did with a message for a local mailbox, by
+	// result (stored, overquota, ...; the fixed set is internal/deliver's).
 	Deliveries *prometheus.CounterVec
 	// AuthFailures counts failed logins by service.
 	AuthFailures *prometheus.CounterVec
 	// CommitBatch observes how many deliveries one group commit carried.
 	CommitBatch prometheus.Histogram
+	// CommitSeconds observes how long one group commit took (blob sync and transaction).
+	CommitSeconds prometheus.Histogram
 	// DNSBLChecks counts DNS block list look-ups of clients, by zone and result (listed,
 	// clean, error).
 	DNSBLChecks *prometheus.CounterVec
@@ -74,12 +81,58 @@ func NewMetrics() *Metrics {
 			Name: "posta_commit_batch_size", Help: "Deliveries per group commit.",
 			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128},
 		}),
+		CommitSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "posta_commit_seconds", Help: "Duration of one group commit of deliveries (blob sync and transaction).",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}),
 		DNSBLChecks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "posta_dnsbl_checks_total", Help: "DNS block list look-ups of SMTP clients, by zone and result (listed, clean, error).",
 		}, []string{"zone", "result"}),
 	}
-	r.MustRegister(m.Connections, m.ActiveSessions, m.Deliveries, m.AuthFailures, m.CommitBatch, m.DNSBLChecks)
+	r.MustRegister(m.Connections, m.ActiveSessions, m.Deliveries, m.AuthFailures, m.CommitBatch, m.CommitSeconds, m.DNSBLChecks)
 	return m
+}
+
+// Committed records one group commit of n deliveries that took d.
+func (m *Metrics) Committed(n int, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.CommitBatch.Observe(float64(n))
+	m.CommitSeconds.Observe(d.Seconds())
+}
+
+// Delivered counts one delivery to a local mailbox with its result.
+func (m *Metrics) Delivered(result string) {
+	if m == nil {
+		return
+	}
+	m.Deliveries.WithLabelValues(result).Inc()
+}
+
+// SessionOpened counts a connection accepted by service and one more open session.
+func (m *Metrics) SessionOpened(service string) {
+	if m == nil {
+		return
+	}
+	m.Connections.WithLabelValues(service).Inc()
+	m.ActiveSessions.WithLabelValues(service).Inc()
+}
+
+// SessionClosed counts one open session of service less.
+func (m *Metrics) SessionClosed(service string) {
+	if m == nil {
+		return
+	}
+	m.ActiveSessions.WithLabelValues(service).Dec()
+}
+
+// AuthFailed counts a failed login on service.
+func (m *Metrics) AuthFailed(service string) {
+	if m == nil {
+		return
+	}
+	m.AuthFailures.WithLabelValues(service).Inc()
 }
 
 // Handler serves the metrics in the Prometheus exposition format.

@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/postamail/posta/internal/resolver"
 	"github.com/postamail/posta/internal/resolver/dnstest"
 )
@@ -93,4 +96,67 @@ func TestRedact(t *testing.T) {
 	if got := Redact("hunter2"); strings.Contains(got, "hunter2") {
 		t.Fatalf("Redact leaked the secret: %q", got)
 	}
+}
+
+// histogram returns the number of observations of a histogram without labels and their sum.
+func histogram(t *testing.T, h prometheus.Histogram) (count uint64, sum float64) {
+	t.Helper()
+	r := prometheus.NewPedanticRegistry()
+	r.MustRegister(h)
+	mfs, err := r.Gather()
+	if err != nil || len(mfs) != 1 {
+		t.Fatalf("gather: %v, %d families", err, len(mfs))
+	}
+	s := mfs[0].GetMetric()[0].GetHistogram()
+	return s.GetSampleCount(), s.GetSampleSum()
+}
+
+func TestMetricsMethods(t *testing.T) {
+	m := NewMetrics()
+	m.Committed(3, 20*time.Millisecond)
+	m.Committed(1, 2*time.Millisecond)
+	if n, sum := histogram(t, m.CommitBatch); n != 2 || sum != 4 {
+		t.Errorf("commit batch: %d samples, sum %v; want 2, 4", n, sum)
+	}
+	if n, sum := histogram(t, m.CommitSeconds); n != 2 || sum < 0.0219 || sum > 0.0221 {
+		t.Errorf("commit seconds: %d samples, sum %v; want 2, 0.022", n, sum)
+	}
+	m.Delivered("stored")
+	m.Delivered("stored")
+	m.Delivered("overquota")
+	m.SessionOpened("imap")
+	m.SessionOpened("imap")
+	m.SessionClosed("imap")
+	m.SessionOpened("pop3s")
+	m.AuthFailed("pop3s")
+	for _, c := range []struct {
+		name string
+		got  float64
+		want float64
+	}{
+		{"stored", testutil.ToFloat64(m.Deliveries.WithLabelValues("stored")), 2},
+		{"overquota", testutil.ToFloat64(m.Deliveries.WithLabelValues("overquota")), 1},
+		{"imap connections", testutil.ToFloat64(m.Connections.WithLabelValues("imap")), 2},
+		{"imap sessions", testutil.ToFloat64(m.ActiveSessions.WithLabelValues("imap")), 1},
+		{"pop3s sessions", testutil.ToFloat64(m.ActiveSessions.WithLabelValues("pop3s")), 1},
+		{"pop3s auth failures", testutil.ToFloat64(m.AuthFailures.WithLabelValues("pop3s")), 1},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
+		}
+	}
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	for _, want := range []string{"posta_commit_seconds_count 2\n", "posta_commit_batch_size_sum 4\n", `posta_commit_seconds_bucket{le="0.001"} 0` + "\n", `posta_commit_seconds_bucket{le="10"} 2` + "\n"} {
+		if !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	// Packages hold their observer as an interface that may wrap a nil *Metrics.
+	var none *Metrics
+	none.Committed(1, time.Second)
+	none.Delivered("stored")
+	none.SessionOpened("smtp")
+	none.SessionClosed("smtp")
+	none.AuthFailed("smtp")
 }

@@ -35,6 +35,16 @@ type Throttle interface {
 	Success(ip netip.Addr, account string)
 }
 
+// Observer is told of connections and failed logins (internal/observe's Metrics), by
+// service: "pop3" (port 110, STLS) or "pop3s" (port 995, implicit TLS).
+type Observer interface {
+	// SessionOpened and SessionClosed bracket every accepted connection.
+	SessionOpened(service string)
+	SessionClosed(service string)
+	// AuthFailed is a login refused for its credentials.
+	AuthFailed(service string)
+}
+
 // Config configures the server.
 type Config struct {
 	Hostname  string
@@ -44,6 +54,8 @@ type Config struct {
 	// IdleTimeout closes a silent connection (RFC 1939 §3: at least 10 minutes).
 	IdleTimeout time.Duration
 	Logger      *slog.Logger
+	// Observer is told of connections and failed logins (nil: nobody).
+	Observer Observer
 }
 
 // Server serves POP3.
@@ -78,11 +90,19 @@ func New(cfg Config, auth Authenticator, store *mailstore.Store, th Throttle) *S
 // Serve accepts connections on ln until Shutdown; with implicitTLS (port 995) the TLS
 // handshake comes first.
 func (s *Server) Serve(ctx context.Context, ln net.Listener, implicitTLS bool) error {
+	service := "pop3"
+	if implicitTLS {
+		service = "pop3s"
+	}
 	return s.conns.Serve(ln, func(c net.Conn) {
+		if o := s.cfg.Observer; o != nil {
+			o.SessionOpened(service)
+			defer o.SessionClosed(service)
+		}
 		if implicitTLS {
 			c = tls.Server(c, s.cfg.TLSConfig)
 		}
-		newSession(s, c, implicitTLS).serve(ctx)
+		newSession(s, c, service, implicitTLS).serve(ctx)
 	})
 }
 

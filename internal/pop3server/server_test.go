@@ -47,7 +47,7 @@ type env struct {
 	srv           *Server
 }
 
-func setup(t *testing.T, insecure bool) *env {
+func setup(t *testing.T, insecure bool, opts ...func(*Config)) *env {
 	t.Helper()
 	ctx := context.Background()
 	d := dbtest.Open(t, dbtest.DSN(t, "sqlite"))
@@ -87,7 +87,11 @@ func setup(t *testing.T, insecure bool) *env {
 		t.Fatal(err)
 	}
 	cs, _ := certs.NewStore(cert, key)
-	srv := New(Config{Hostname: "mail.x.test", TLSConfig: cs.TLSConfig(), AllowInsecureAuth: insecure, Logger: log}, fakeAuth{acc}, st,
+	cfg := Config{Hostname: "mail.x.test", TLSConfig: cs.TLSConfig(), AllowInsecureAuth: insecure, Logger: log}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	srv := New(cfg, fakeAuth{acc}, st,
 		auth.NewThrottle(auth.ThrottleConfig{FreeAttempts: 100}, nil))
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	tln, _ := net.Listen("tcp", "127.0.0.1:0")
@@ -352,7 +356,7 @@ func FuzzSession(f *testing.F) {
 			client.Write([]byte(input))
 			client.Close()
 		}()
-		s := newSession(srv, server, false)
+		s := newSession(srv, server, "pop3", false)
 		s.ip = netip.MustParseAddr("127.0.0.1")
 		s.loopback = true
 		s.serve(ctx)

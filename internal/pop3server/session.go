@@ -46,6 +46,7 @@ type session struct {
 	tls      bool
 	ip       netip.Addr
 	loopback bool
+	service  string // pop3 or pop3s, for the Observer
 
 	state     state
 	user      string
@@ -55,8 +56,8 @@ type session struct {
 	msgs      []msg
 }
 
-func newSession(s *Server, c net.Conn, isTLS bool) *session {
-	sess := &session{s: s, conn: c, tls: isTLS}
+func newSession(s *Server, c net.Conn, service string, isTLS bool) *session {
+	sess := &session{s: s, conn: c, tls: isTLS, service: service}
 	if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
 		sess.ip = ap.Addr().Unmap()
 		sess.loopback = sess.ip.IsLoopback()
@@ -312,6 +313,9 @@ func (s *session) login(ctx context.Context, user, pass string) (bool, error) {
 	}
 	if err != nil {
 		s.s.th.Failure(s.ip, user)
+		if o := s.s.cfg.Observer; o != nil {
+			o.AuthFailed(s.service)
+		}
 		s.failures++
 		s.s.log.Info("pop3: authentication failed", "ip", s.ip, "user", user)
 		if s.failures >= maxAuthFailures {

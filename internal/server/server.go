@@ -104,7 +104,7 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server,
 	if s.Blobs, err = blob.Open(cfg.Blob.Dir); err != nil {
 		return nil, fmt.Errorf("blob store: %w", err)
 	}
-	s.Store = mailstore.New(s.DB, s.Blobs, s.Bus, mailstore.Options{Logger: log})
+	s.Store = mailstore.New(s.DB, s.Blobs, s.Bus, mailstore.Options{Logger: log, Observer: s.Metrics})
 	s.Hasher = auth.NewHasher(auth.DefaultParams())
 	s.Hasher.CacheSuccesses(10*time.Minute, 10000)
 	s.Directory = directory.New(s.DB, s.Hasher, directory.Options{
@@ -126,6 +126,7 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server,
 	s.Deliver = deliver.New(s.Directory, s.Store, s.Queue, cfg.Hostname, log)
 	s.MsgLog = msglog.New(s.DB, log)
 	s.Deliver.SetLog(s.MsgLog)
+	s.Deliver.SetObserver(s.Metrics)
 	s.Billing = billing.New(s.DB, s.Directory, billing.Options{Hostname: cfg.Hostname, Logger: log, Notify: dsnNotifier{s.Deliver}.Notify})
 	s.DKIM = dkim.New(s.DB, s.Directory)
 	s.PIM = pim.New(s.DB, s.Directory)
@@ -166,6 +167,7 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server,
 		TLSConfig:         s.tlsConfig(),
 		AllowInsecureAuth: cfg.Security.AllowInsecureAuth,
 		Logger:            log,
+		Observer:          s.Metrics,
 	}, mailLogin{s.Directory, directory.ProtoPOP3}, s.Store, s.Throttle)
 	s.IMAP = imapserver.New(imapserver.Config{
 		Hostname:          cfg.Hostname,
@@ -174,6 +176,7 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server,
 		AllowInsecureAuth: cfg.Security.AllowInsecureAuth,
 		Trace:             cfg.Log.Trace,
 		Logger:            log,
+		Observer:          s.Metrics,
 	}, imapLogin{s.Directory}, s.Store, s.Throttle)
 	if s.DB.Engine == db.Postgres {
 		s.pgChanges = changes.NewPostgres(cfg.Database.DSN, s.Bus, log)

@@ -119,6 +119,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, mode Mode) error {
 	// from anything but loopback (see AuthMechanisms).
 	srv.AllowInsecureAuth = s.cfg.AllowInsecureAuth
 	srv.ErrorLog = slogAdapter{s.log}
+	if m := s.cfg.Metrics; m != nil {
+		// Counted as accepted, whatever the client says next (go-smtp makes a session at
+		// EHLO, and another after STARTTLS).
+		ln = countingListener{Listener: ln, m: m, service: mode.String()}
+	}
 	if mode == Submissions {
 		ln = tls.NewListener(ln, s.cfg.TLSConfig)
 	} else {
@@ -154,10 +159,36 @@ type backend struct {
 }
 
 func (b backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
-	if m := b.s.cfg.Metrics; m != nil {
-		m.Connections.WithLabelValues(b.mode.String()).Inc()
-	}
 	return newSession(b.s, b.mode, c), nil
+}
+
+// countingListener counts the connections of one service: accepted, and open until closed.
+type countingListener struct {
+	net.Listener
+	m       *observe.Metrics
+	service string
+}
+
+func (l countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	l.m.SessionOpened(l.service)
+	return &countedConn{Conn: c, closed: func() { l.m.SessionClosed(l.service) }}, nil
+}
+
+// countedConn reports its first Close (go-smtp may close a connection more than once).
+type countedConn struct {
+	net.Conn
+	once   sync.Once
+	closed func()
+}
+
+func (c *countedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.closed)
+	return err
 }
 
 type slogAdapter struct{ l *slog.Logger }

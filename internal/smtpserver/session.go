@@ -146,9 +146,7 @@ func (s *session) login(user, pass string) error {
 	}
 	if err != nil {
 		s.s.throttle.Failure(s.ip, user)
-		if m := s.s.cfg.Metrics; m != nil {
-			m.AuthFailures.WithLabelValues(s.mode.String()).Inc()
-		}
+		s.s.cfg.Metrics.AuthFailed(s.mode.String())
 		s.s.log.Info("smtp: authentication failed", "ip", s.ip, "user", user, "session", s.id, "err", err)
 		if errors.Is(err, directory.ErrInvalidCredentials) {
 			return smtp.ErrAuthFailed
