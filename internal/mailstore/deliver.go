@@ -324,7 +324,7 @@ func applyDelivery(ctx context.Context, tx *db.Tx, r *commitReq, published *[]ch
 	ref := r.ref
 	var blobID int64
 	if err := tx.QueryRowContext(ctx, `INSERT INTO blobs (key, size, refs, created_at, crlf_extra) VALUES (?, ?, 0, ?, ?)
-		ON CONFLICT (key) DO UPDATE SET refs = blobs.refs RETURNING id`, ref.Key, ref.Size, db.Now(), d.Parsed.CRLFExtra).Scan(&blobID); err != nil {
+		ON CONFLICT (key) DO UPDATE SET refs = blobs.refs, crlf_extra = excluded.crlf_extra RETURNING id`, ref.Key, ref.Size, db.Now(), d.Parsed.CRLFExtra).Scan(&blobID); err != nil {
 		return fmt.Errorf("mailstore: blob row: %w", err)
 	}
 	if r.staged == nil {
