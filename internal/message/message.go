@@ -146,6 +146,9 @@ type parser struct {
 	parts int
 	text  strings.Builder
 	att   bool
+	// quiet is above zero while parsing parts whose text is not searched: the other versions
+	// of a multipart/alternative that has a text/plain one.
+	quiet int
 }
 
 // Parse parses raw. It fails only on ErrTooComplex.
@@ -295,10 +298,29 @@ func (ps *parser) multipart(p *Part, body []byte, depth int) error {
 		p.Lines = int64(bytes.Count(body, []byte("\n")))
 		return nil
 	}
+	// The versions of a multipart/alternative carry the same text (RFC 2046 §5.1.4): with a
+	// text/plain one, only that one is searched, not the HTML again.
+	plain := -1
+	if p.Subtype == "alternative" {
+		for i, s := range starts {
+			h, _ := ParseHeader(body[s:ends[i]])
+			if t, _ := parseMediaType(h.Get("Content-Type")); t == "text/plain" || t == "" {
+				plain = i
+				break
+			}
+		}
+	}
 	for i, s := range starts {
 		sub := body[s:ends[i]]
 		h, hb := ParseHeader(sub)
+		quiet := plain >= 0 && i != plain
+		if quiet {
+			ps.quiet++
+		}
 		child, err := ps.part(h, base+int64(s), base+int64(s+hb), base+int64(ends[i]), defType, defSub, depth+1)
+		if quiet {
+			ps.quiet--
+		}
 		if err != nil {
 			return err
 		}

@@ -106,7 +106,8 @@ func TestParseNested(t *testing.T) {
 	if inner.Envelope == nil || inner.Envelope.Subject != "inner" {
 		t.Errorf("inner envelope %+v", inner.Envelope)
 	}
-	if !strings.Contains(p.Text, "Ciao Città") || !strings.Contains(p.Text, "mondo") || strings.Contains(p.Text, "<b>") {
+	// The HTML version of the alternative is not searched again: the plain one is.
+	if !strings.Contains(p.Text, "Ciao Città") || strings.Contains(p.Text, "mondo") || !strings.Contains(p.Text, "inner body") {
 		t.Errorf("text %q", p.Text)
 	}
 	if !p.Attachments {
@@ -336,4 +337,51 @@ func FuzzEnvelopeBinary(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestSearchTextOfAlternatives: of a multipart/alternative, the text/plain version is searched
+// (the others say the same); without one, every version is, HTML without its tags.
+func TestSearchTextOfAlternatives(t *testing.T) {
+	alt := func(parts ...string) string {
+		var b strings.Builder
+		b.WriteString("Subject: a\r\nContent-Type: multipart/alternative; boundary=B\r\n\r\n")
+		for _, p := range parts {
+			b.WriteString("--B\r\n" + p + "\r\n")
+		}
+		b.WriteString("--B--\r\n")
+		return b.String()
+	}
+	for _, tc := range []struct {
+		name, raw string
+		want, not []string
+	}{
+		{"plain then HTML", alt("Content-Type: text/plain\r\n\r\nsolo testo", "Content-Type: text/html\r\n\r\n<p>solo html</p>"),
+			[]string{"solo testo"}, []string{"solo html"}},
+		{"HTML then plain", alt("Content-Type: text/html\r\n\r\n<p>solo html</p>", "Content-Type: text/plain\r\n\r\nsolo testo"),
+			[]string{"solo testo"}, []string{"solo html"}},
+		{"plain by default", alt("\r\ntesto senza intestazione", "Content-Type: text/html\r\n\r\n<i>html</i>"),
+			[]string{"testo senza intestazione"}, []string{"html"}},
+		{"no plain version", alt("Content-Type: text/html\r\n\r\n<b>grassetto</b>", "Content-Type: text/enriched\r\n\r\narricchito"),
+			[]string{"grassetto", "arricchito"}, []string{"<b>"}},
+		{"related HTML beside plain", alt("Content-Type: text/plain\r\n\r\nversione semplice",
+			"Content-Type: multipart/related; boundary=R\r\n\r\n--R\r\nContent-Type: text/html\r\n\r\n<p>versione ricca</p>\r\n--R--"),
+			[]string{"versione semplice"}, []string{"versione ricca"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := Parse([]byte(tc.raw))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(p.Text, w) {
+					t.Errorf("text %q lacks %q", p.Text, w)
+				}
+			}
+			for _, w := range tc.not {
+				if strings.Contains(p.Text, w) {
+					t.Errorf("text %q has %q", p.Text, w)
+				}
+			}
+		})
+	}
 }

@@ -22,7 +22,7 @@ func (ps *parser) collectText(p *Part, body []byte) {
 		}
 		return
 	}
-	if ps.text.Len() >= MaxText {
+	if ps.text.Len() >= MaxText || ps.quiet > 0 {
 		return
 	}
 	var r io.Reader = bytes.NewReader(body)
