@@ -12,10 +12,12 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
@@ -49,6 +51,13 @@ type DB struct {
 
 	read  *sql.DB
 	write *sql.DB // same as read on PostgreSQL
+
+	// SQLite: the checkpointer moves the WAL's pages into the database file in the background,
+	// so that no commit waits for it (see checkpointer).
+	ckpt     *sql.DB
+	stopCkpt chan struct{}
+	ckptDone chan struct{}
+	log      atomic.Pointer[slog.Logger]
 
 	// Prepared statements by query text, per pool (SQLite only: parsing a statement costs as
 	// much as running it, and pgx already caches statements on PostgreSQL).
@@ -178,9 +187,51 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	}
 	read.SetMaxOpenConns(8)
 	read.SetMaxIdleConns(8)
-	return &DB{Engine: SQLite, DSN: "sqlite:" + path, read: read, write: write,
-		readStmts: map[string]*sql.Stmt{}, writeStmts: map[string]*sql.Stmt{}, pending: map[string]bool{}}, nil
+	ckpt, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		read.Close()
+		write.Close()
+		return nil, fmt.Errorf("db: open sqlite %s: %w", path, err)
+	}
+	ckpt.SetMaxOpenConns(1)
+	db := &DB{Engine: SQLite, DSN: "sqlite:" + path, read: read, write: write, ckpt: ckpt,
+		stopCkpt: make(chan struct{}), ckptDone: make(chan struct{}),
+		readStmts: map[string]*sql.Stmt{}, writeStmts: map[string]*sql.Stmt{}, pending: map[string]bool{}}
+	db.log.Store(slog.New(slog.DiscardHandler))
+	go db.checkpointer()
+	return db, nil
 }
+
+// checkpointInterval is how often the checkpointer looks at the WAL.
+const checkpointInterval = 200 * time.Millisecond
+
+// checkpointer copies committed pages from the WAL into the database file (a PASSIVE
+// checkpoint, which never waits for readers nor blocks the writer) every checkpointInterval,
+// on a connection of its own. SQLite would otherwise do it inside the commit that crosses
+// 1 000 WAL pages, and every deliverer waiting on that commit would wait for the copy and its
+// fsync too. Once a checkpoint has copied everything, the next write starts the WAL over.
+func (db *DB) checkpointer() {
+	defer close(db.ckptDone)
+	t := time.NewTicker(checkpointInterval)
+	defer t.Stop()
+	failing := false
+	for {
+		select {
+		case <-db.stopCkpt:
+			return
+		case <-t.C:
+		}
+		var busy, frames, done int64
+		err := db.ckpt.QueryRow(`PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &done)
+		if err != nil && !failing {
+			db.log.Load().Error("db: checkpoint of the SQLite WAL failed", "err", err)
+		}
+		failing = err != nil
+	}
+}
+
+// SetLogger sets where the database reports background failures (SQLite checkpoints).
+func (db *DB) SetLogger(l *slog.Logger) { db.log.Store(l) }
 
 func openPostgres(ctx context.Context, dsn string) (*DB, error) {
 	pool, err := sql.Open("pgx", dsn)
@@ -199,6 +250,11 @@ func openPostgres(ctx context.Context, dsn string) (*DB, error) {
 
 // Close closes every connection.
 func (db *DB) Close() error {
+	if db.ckpt != nil {
+		close(db.stopCkpt)
+		<-db.ckptDone
+		db.ckpt.Close()
+	}
 	db.stmtMu.Lock()
 	for _, m := range []map[string]*sql.Stmt{db.readStmts, db.writeStmts} {
 		for _, st := range m {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -143,4 +145,45 @@ func TestConcurrentWritesWithFreshStatements(t *testing.T) {
 			t.Fatalf("%d rows (%v), want %d", n, err, 8*25*2)
 		}
 	})
+}
+
+// TestCheckpointInBackground: with SQLite, commits do not copy the WAL into the database file
+// themselves; the checkpointer does, soon after, so the file grows and the WAL stays bounded.
+func TestCheckpointInBackground(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "ck.db")
+	d, err := db.Open(ctx, "sqlite:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if err := d.WriteTx(ctx, func(tx *db.Tx) error {
+		_, err := tx.ExecContext(ctx, `CREATE TABLE big (v BLOB)`)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.Stat(path)
+	chunk := make([]byte, 64<<10)
+	for range 64 { // 4 MiB in 64 commits
+		if err := d.WriteTx(ctx, func(tx *db.Tx) error {
+			_, err := tx.ExecContext(ctx, `INSERT INTO big (v) VALUES (?)`, chunk)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		st, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Size() >= before.Size()+4<<20 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("database file %d bytes after 4 MiB committed (%d before): nothing checkpointed", st.Size(), before.Size())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

@@ -94,6 +94,7 @@ func Open(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server,
 	if s.DB, err = db.Open(ctx, cfg.Database.DSN); err != nil {
 		return nil, err
 	}
+	s.DB.SetLogger(log)
 	applied, err := s.DB.Migrate(ctx)
 	if err != nil {
 		return nil, err
