@@ -71,10 +71,14 @@ type Log struct {
 	dropped atomic.Int64
 }
 
-// queueLen bounds the entries waiting for the writer; batch bounds one write transaction.
+// queueLen bounds the entries waiting for the writer; batch bounds one write transaction, and
+// linger is how long the writer gathers entries for it after the first: the log shares
+// SQLite's single writer with deliveries, and one transaction of many entries every linger
+// holds it (and fsyncs) far less than one per message.
 const (
 	queueLen = 8192
 	batch    = 256
+	linger   = 100 * time.Millisecond
 )
 
 // New returns a log writing to d; Close flushes and stops its writer.
@@ -126,8 +130,27 @@ func (l *Log) writer() {
 				l.write(es)
 			}
 		}
-		l.write(l.drain([]*Entry{first}))
+		l.write(l.gather(first))
 	}
+}
+
+// gather collects entries after first until a batch is full, linger has passed, or the log
+// is closing.
+func (l *Log) gather(first *Entry) []*Entry {
+	es := []*Entry{first}
+	t := time.NewTimer(linger)
+	defer t.Stop()
+	for len(es) < batch {
+		select {
+		case e := <-l.ch:
+			es = append(es, e)
+		case <-t.C:
+			return es
+		case <-l.stop:
+			return l.drain(es)
+		}
+	}
+	return es
 }
 
 // drain appends the entries waiting, up to a batch.
