@@ -369,10 +369,14 @@ func compare(t testing.TB, e *dest, account string, src map[string]map[string]fu
 	}
 }
 
+// annaMsgs and the 60 of bruno make the 2 000 messages of varied sizes the migration is
+// tested with, besides anna's message over the size limit.
+const annaMsgs = 1940
+
 func TestMigrateFromDovecot(t *testing.T) {
 	dc := startDovecot(t, "anna@old.test", "Vecchia-1", "bruno@old.test", "Vecchia-2")
 	anna := dc.login(t, "anna@old.test", "Vecchia-1")
-	folders := fill(t, anna, 240, 1200000)
+	folders := fill(t, anna, annaMsgs, 1200000)
 	bruno := dc.login(t, "bruno@old.test", "Vecchia-2")
 	bFolders := fill(t, bruno, 60, 0)
 	list, _ := anna.List("", "Progetti%", nil).Collect()
@@ -405,7 +409,7 @@ func TestMigrateFromDovecot(t *testing.T) {
 		}
 
 		// Two accounts at once; the runner is stopped half-way and started again.
-		j := e.create(t, dc, "anna@new.test", "anna@old.test", "Vecchia-1", func(r *Request) { r.MaxMsgsPerSec = 80 })
+		j := e.create(t, dc, "anna@new.test", "anna@old.test", "Vecchia-1", func(r *Request) { r.MaxMsgsPerSec = 400 })
 		jb := e.create(t, dc, "bruno@new.test", "bruno@old.test", "Vecchia-2")
 		deadline := time.Now().Add(30 * time.Second)
 		for {
@@ -413,14 +417,14 @@ func TestMigrateFromDovecot(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if cur.Copied >= 40 || cur.Finished() || time.Now().After(deadline) {
+			if cur.Copied >= 200 || cur.Finished() || time.Now().After(deadline) {
 				break
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
 		stop()
 		mid, _ := e.svc.Get(e.sys, j.ID)
-		if mid.Status != StatusQueued || mid.Copied == 0 || mid.Copied >= 240 {
+		if mid.Status != StatusQueued || mid.Copied == 0 || mid.Copied >= annaMsgs {
 			t.Fatalf("after stopping the runner: status %s, %d copied", mid.Status, mid.Copied)
 		}
 		stop = e.runner(t)
