@@ -91,6 +91,20 @@ func BenchmarkMigrate(b *testing.B) {
 		// share of one core this process used while migrating.
 		b.ReportMetric(100*cpu.Seconds()/elapsed.Seconds(), "cpu%")
 	})
+	b.Run("source", func(b *testing.B) {
+		// The source's own pace: every folder fetched at once, the bodies read and dropped,
+		// nothing stored. The runner cannot go faster than this on the same machine.
+		var elapsed time.Duration
+		for b.Loop() {
+			start := time.Now()
+			n := fetchAll(b, benchSource.dc, benchSource.folders)
+			elapsed += time.Since(start)
+			if n != benchSource.msgs {
+				b.Fatalf("fetched %d of %d", n, benchSource.msgs)
+			}
+		}
+		report(b, elapsed)
+	})
 	b.Run("sequential", func(b *testing.B) {
 		var elapsed time.Duration
 		for b.Loop() {
@@ -105,6 +119,48 @@ func BenchmarkMigrate(b *testing.B) {
 		}
 		report(b, elapsed)
 	})
+}
+
+// fetchAll reads the body of every message of the folders, one connection per folder, all at
+// once, and returns how many it read.
+func fetchAll(b *testing.B, dc *dovecot, folders []string) int {
+	var wg sync.WaitGroup
+	counts := make([]int, len(folders))
+	for i, f := range folders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := imapclient.DialInsecure(fmt.Sprintf("127.0.0.1:%d", dc.port), nil)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			defer c.Close()
+			if err := c.Login("bench@old.test", "Bench-1").Wait(); err != nil {
+				b.Error(err)
+				return
+			}
+			if _, err := c.Select(f, &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
+				b.Error(err)
+				return
+			}
+			var all imap.UIDSet
+			all.AddRange(1, 0)
+			cmd := c.Fetch(all, &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{{Peek: true}}})
+			bufs, err := collectBodies(cmd)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			counts[i] = len(bufs)
+		}()
+	}
+	wg.Wait()
+	n := 0
+	for _, c := range counts {
+		n += c
+	}
+	return n
 }
 
 // sequentialCopy is the plain way: for each message in turn, UID FETCH its body, flags and
