@@ -1,23 +1,14 @@
 package deliver_test
 
 import (
-	"context"
 	"fmt"
-	"io"
-	"log/slog"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/postamail/posta/internal/auth"
-	"github.com/postamail/posta/internal/blob"
-	"github.com/postamail/posta/internal/changes"
 	"github.com/postamail/posta/internal/db"
 	"github.com/postamail/posta/internal/db/dbtest"
 	"github.com/postamail/posta/internal/deliver"
 	"github.com/postamail/posta/internal/directory"
-	"github.com/postamail/posta/internal/mailstore"
-	"github.com/postamail/posta/internal/queue"
 )
 
 // BenchmarkDeliver8KB is local delivery of one 8 KB message, as the SMTP server hands it
@@ -27,34 +18,14 @@ func BenchmarkDeliver8KB(b *testing.B) {
 	for _, n := range []int{1, 20} {
 		b.Run(fmt.Sprintf("rcpts=%d", n), func(b *testing.B) {
 			dbtest.ForEachB(b, func(b *testing.B, d *db.DB) {
-				ctx := directory.WithActor(context.Background(), directory.SystemActor("bench"))
-				bs, err := blob.Open(filepath.Join(b.TempDir(), "blobs"))
-				if err != nil {
-					b.Fatal(err)
-				}
-				log := slog.New(slog.NewTextHandler(io.Discard, nil))
-				st := mailstore.New(d, bs, changes.New(), mailstore.Options{Logger: log})
-				b.Cleanup(func() { st.Close() })
-				dir := directory.New(d, auth.NewHasher(auth.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}),
-					directory.Options{OnAccountCreated: mailstore.CreateDefaultMailboxes})
-				must := func(err error) {
-					b.Helper()
-					if err != nil {
-						b.Fatal(err)
-					}
-				}
-				must(dir.SeedStandardCOS(ctx))
-				_, err = dir.CreateTenant(ctx, directory.TenantSpec{Name: "t", ContactEmail: "c@x.test", Contract: "payg"})
-				must(err)
-				_, err = dir.AddDomain(ctx, "t", "x.test", directory.DomainOptions{})
-				must(err)
+				f := newFixture(b, d)
+				ctx, dir, dl := f.ctx, f.dir, f.dl
 				rcpts := make([]string, n)
 				for i := range rcpts {
 					rcpts[i] = fmt.Sprintf("u%d@x.test", i+1)
 					_, err := dir.CreateAccount(ctx, directory.AccountSpec{Address: rcpts[i], Password: "Correct-Horse-42", COS: "Business Mail 25.000 MB"})
-					must(err)
+					must(b, err)
 				}
-				dl := deliver.New(dir, st, queue.New(d, bs), "mx.test", log)
 				raw := []byte("From: <a@example.org>\r\nTo: <u1@x.test>\r\nSubject: bench\r\nMessage-ID: <b@example.org>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain\r\n\r\n" +
 					strings.Repeat("lorem ipsum dolor sit amet consectetur adipiscing elit sed do\r\n", 8192/63))
 				header := []byte("Received: from client.example.org (127.0.0.1) by mx.test with ESMTP; Wed, 2 Dec 2026 10:00:00 +0000\r\n")

@@ -1,25 +1,16 @@
 package deliver_test
 
 import (
-	"context"
-	"io"
-	"log/slog"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/postamail/posta/internal/auth"
-	"github.com/postamail/posta/internal/blob"
-	"github.com/postamail/posta/internal/changes"
 	"github.com/postamail/posta/internal/db"
 	"github.com/postamail/posta/internal/db/dbtest"
 	"github.com/postamail/posta/internal/deliver"
 	"github.com/postamail/posta/internal/directory"
-	"github.com/postamail/posta/internal/mailstore"
 	"github.com/postamail/posta/internal/observe"
-	"github.com/postamail/posta/internal/queue"
 )
 
 // Every outcome for a local mailbox is counted by result: stored (the quota warning too),
@@ -28,28 +19,15 @@ import (
 // remote recipients are not.
 func TestDeliveriesCounted(t *testing.T) {
 	dbtest.ForEach(t, func(t *testing.T, d *db.DB) {
-		ctx := directory.WithActor(context.Background(), directory.SystemActor("test"))
-		bs, err := blob.Open(filepath.Join(t.TempDir(), "blobs"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		log := slog.New(slog.NewTextHandler(io.Discard, nil))
-		st := mailstore.New(d, bs, changes.New(), mailstore.Options{Logger: log})
-		t.Cleanup(func() { st.Close() })
-		dir := directory.New(d, auth.NewHasher(auth.Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}),
-			directory.Options{OnAccountCreated: mailstore.CreateDefaultMailboxes})
+		f := newFixture(t, d)
+		ctx, dir, st, dl := f.ctx, f.dir, f.st, f.dl
 		must := func(err error) {
 			t.Helper()
 			if err != nil {
 				t.Fatal(err)
 			}
 		}
-		must(dir.SeedStandardCOS(ctx))
-		_, err = dir.CreateTenant(ctx, directory.TenantSpec{Name: "t", ContactEmail: "c@x.test", Contract: "payg"})
-		must(err)
-		_, err = dir.AddDomain(ctx, "t", "x.test", directory.DomainOptions{})
-		must(err)
-		_, err = dir.CreateCOS(ctx, directory.COSSpec{Name: "Tiny", QuotaMB: 1, Features: []string{"mail"}})
+		_, err := dir.CreateCOS(ctx, directory.COSSpec{Name: "Tiny", QuotaMB: 1, Features: []string{"mail"}})
 		must(err)
 		_, err = dir.CreateCOS(ctx, directory.COSSpec{Name: "Small messages", QuotaMB: 100, Features: []string{"mail"}, MaxMessageSize: 1000})
 		must(err)
@@ -73,7 +51,6 @@ func TestDeliveriesCounted(t *testing.T) {
 			must(dir.AddListMember(ctx, l.Address, "one@x.test"))
 		}
 		m := observe.NewMetrics()
-		dl := deliver.New(dir, st, queue.New(d, bs), "mx.test", log)
 		dl.SetObserver(m)
 		count := func(result string) float64 { return testutil.ToFloat64(m.Deliveries.WithLabelValues(result)) }
 		want := func(stage string, results map[string]float64) {

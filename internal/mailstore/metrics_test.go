@@ -5,30 +5,41 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/postamail/posta/internal/blob"
 	"github.com/postamail/posta/internal/changes"
 	"github.com/postamail/posta/internal/db"
 	"github.com/postamail/posta/internal/db/dbtest"
 	"github.com/postamail/posta/internal/mailstore"
-	"github.com/postamail/posta/internal/observe"
 )
 
-// histogram returns the number of observations of a histogram without labels and their sum.
-func histogram(t *testing.T, h prometheus.Histogram) (count uint64, sum float64) {
-	t.Helper()
-	r := prometheus.NewPedanticRegistry()
-	r.MustRegister(h)
-	mfs, err := r.Gather()
-	if err != nil || len(mfs) != 1 {
-		t.Fatalf("gather: %v, %d families", err, len(mfs))
+// commits records what the store reports of its group commits.
+type commits struct {
+	mu    sync.Mutex
+	sizes []int
+	took  []time.Duration
+}
+
+func (c *commits) Committed(n int, took time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.sizes = append(c.sizes, n)
+	c.took = append(c.took, took)
+}
+
+// seen returns how many commits were reported, the deliveries they carried and their longest
+// duration.
+func (c *commits) seen() (n, deliveries int, longest time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, s := range c.sizes {
+		deliveries += s
+		longest = max(longest, c.took[i])
 	}
-	s := mfs[0].GetMetric()[0].GetHistogram()
-	return s.GetSampleCount(), s.GetSampleSum()
+	return len(c.sizes), deliveries, longest
 }
 
 // Every group commit is observed once, with the number of deliveries it carried and its
@@ -40,8 +51,8 @@ func TestCommitObserved(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		m := observe.NewMetrics()
-		s := mailstore.New(d, b, changes.New(), mailstore.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Observer: m})
+		obs := &commits{}
+		s := mailstore.New(d, b, changes.New(), mailstore.Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Observer: obs})
 		defer s.Close()
 		acc := newAccount(t, d, "a@x.test", 1<<30)
 		full := newAccount(t, d, "full@x.test", 10)
@@ -51,12 +62,9 @@ func TestCommitObserved(t *testing.T) {
 		if _, err := s.Deliver(ctx, &mailstore.Delivery{Raw: msg(1, "x"), Targets: []mailstore.Target{{AccountID: acc}, {AccountID: full}}}); err != nil {
 			t.Fatal(err)
 		}
-		took := time.Since(start).Seconds()
-		if n, sum := histogram(t, m.CommitBatch); n != 1 || sum != 1 {
-			t.Fatalf("after one delivery: %d commits of %v deliveries, want 1 of 1", n, sum)
-		}
-		if n, sum := histogram(t, m.CommitSeconds); n != 1 || sum <= 0 || sum > took {
-			t.Fatalf("after one delivery: %d durations summing %vs, want 1 in (0, %v]", n, sum, took)
+		took := time.Since(start)
+		if n, deliveries, longest := obs.seen(); n != 1 || deliveries != 1 || longest <= 0 || longest > took {
+			t.Fatalf("after one delivery: %d commits of %d deliveries, longest %v; want 1 of 1 in (0, %v]", n, deliveries, longest, took)
 		}
 
 		// Seven messages appended at once: committed in one or more batches, all counted.
@@ -71,12 +79,8 @@ func TestCommitObserved(t *testing.T) {
 		if _, err := s.AppendMany(ctx, acc, inbox.ID, msgs); err != nil {
 			t.Fatal(err)
 		}
-		n, sum := histogram(t, m.CommitBatch)
-		if sum != 8 || n < 2 || n > 8 {
-			t.Fatalf("after 8 deliveries: %d commits of %v deliveries in all", n, sum)
-		}
-		if nd, _ := histogram(t, m.CommitSeconds); nd != n {
-			t.Fatalf("%d commit durations for %d commits", nd, n)
+		if n, deliveries, _ := obs.seen(); deliveries != 8 || n < 2 || n > 8 {
+			t.Fatalf("after 8 deliveries: %d commits of %d deliveries in all", n, deliveries)
 		}
 	})
 }
