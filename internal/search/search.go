@@ -1,13 +1,16 @@
 // Package search owns the full-text index over message text: an FTS5 trigram table on SQLite
 // and a pg_trgm index on PostgreSQL, both built from the blob_text table that delivery fills
 // (schema in internal/db/migrations). It turns a substring query into SQL that the owner of the
-// messages table (mailstore) embeds; it never reads message bodies and holds no state.
+// messages table (mailstore) embeds, and merges the SQLite index's segments in the background
+// (MergeLoop, run by the server); it never reads message bodies and holds no state.
 package search
 
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/postamail/posta/internal/db"
 )
@@ -107,4 +110,76 @@ func ContainsFold(engine db.Engine) string {
 		return "ILIKE"
 	}
 	return "LIKE"
+}
+
+// Merging of the SQLite index. FTS5 writes a segment per commit and, left to itself, merges
+// segments inside the commits that cross its thresholds: every few hundred deliveries one
+// commit took 50 to 250 ms, and every delivery waiting on it with it. The index is created
+// with automerge off (migration 0022); Merge does that work instead, in bounded steps between
+// commits.
+const (
+	// mergePages bounds the leaf pages one step writes: a few milliseconds of the writer.
+	mergePages = 32
+	// mergeSteps bounds the steps of one round, so that a round after a large import does not
+	// take the writer for long; the next round goes on.
+	mergeSteps = 50
+)
+
+// Merge runs one round of index merging on SQLite: steps of at most mergePages pages, each
+// in its own write transaction, until FTS5 has nothing left to merge or mergeSteps were taken.
+// It reports whether work remains. PostgreSQL needs none.
+func Merge(ctx context.Context, d *db.DB) (more bool, err error) {
+	if d.Engine != db.SQLite {
+		return false, nil
+	}
+	for range mergeSteps {
+		var worked bool
+		err := d.WriteTx(ctx, func(tx *db.Tx) error {
+			var before, after int64
+			if err := tx.QueryRowContext(ctx, `SELECT total_changes()`).Scan(&before); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO blob_fts(blob_fts, rank) VALUES ('merge', ?)`, mergePages); err != nil {
+				return err
+			}
+			if err := tx.QueryRowContext(ctx, `SELECT total_changes()`).Scan(&after); err != nil {
+				return err
+			}
+			worked = after-before >= 2 // FTS5's own test of "no work done"
+			return nil
+		})
+		if err != nil {
+			return false, fmt.Errorf("search: merge: %w", err)
+		}
+		if !worked {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// MergeLoop runs Merge every interval (at once again while work remains) until ctx ends,
+// logging failures.
+func MergeLoop(ctx context.Context, d *db.DB, interval time.Duration, log *slog.Logger) {
+	if d.Engine != db.SQLite {
+		return
+	}
+	t := time.NewTimer(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		more, err := Merge(ctx, d)
+		if err != nil && ctx.Err() == nil {
+			log.Error("search: index merge failed", "err", err)
+		}
+		next := interval
+		if more {
+			next = 0
+		}
+		t.Reset(next)
+	}
 }

@@ -106,3 +106,80 @@ func TestEscapeLike(t *testing.T) {
 		}
 	}
 }
+
+// TestMerge: the index is written a segment per commit and never merged inside them; Merge
+// folds the segments together in steps, reports when nothing is left, and searches answer the
+// same before and after.
+func TestMerge(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		if d.Engine != db.SQLite {
+			if more, err := search.Merge(ctx, d); more || err != nil {
+				t.Fatalf("PostgreSQL: more %v, err %v", more, err)
+			}
+			return
+		}
+		for i := range 40 {
+			err := d.WriteTx(ctx, func(tx *db.Tx) error {
+				var id int64
+				if err := tx.QueryRowContext(ctx, `INSERT INTO blobs (key, size, refs, created_at) VALUES (?, 1, 1, 0) RETURNING id`,
+					fmt.Sprintf("merge-%d", i)).Scan(&id); err != nil {
+					return err
+				}
+				text := fmt.Sprintf("messaggio numero %d della prova di fusione", i)
+				if i%10 == 0 {
+					text += " parolarara"
+				}
+				if _, err := tx.ExecContext(ctx, `INSERT INTO blob_text (blob_id, text) VALUES (?, ?)`, id, text); err != nil {
+					return err
+				}
+				return search.Index(ctx, tx, []int64{id})
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		segments := func() int {
+			var n int
+			if err := d.QueryRowContext(ctx, `SELECT count(DISTINCT segid) FROM blob_fts_idx`).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		hits := func() int {
+			q, args := search.BlobsContaining(d.Engine, "PAROLARARA")
+			var n int
+			if err := d.QueryRowContext(ctx, `SELECT count(*) FROM (`+q+`)`, args...).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		var automerge int
+		if err := d.QueryRowContext(ctx, `SELECT v FROM blob_fts_config WHERE k = 'automerge'`).Scan(&automerge); err != nil || automerge != 0 {
+			t.Fatalf("automerge %d (%v): the commits merge segments themselves", automerge, err)
+		}
+		before := segments()
+		if before < 5 {
+			t.Fatalf("%d segments before merging: the commits merged them", before)
+		}
+		if n := hits(); n != 4 {
+			t.Fatalf("%d hits before merging, want 4", n)
+		}
+		rounds := 0
+		for more := true; more; rounds++ {
+			var err error
+			if more, err = search.Merge(ctx, d); err != nil {
+				t.Fatal(err)
+			}
+			if rounds > 100 {
+				t.Fatal("Merge never reports that it is done")
+			}
+		}
+		if n := segments(); n > 2 {
+			t.Errorf("%d segments after merging, %d before", n, before)
+		}
+		if n := hits(); n != 4 {
+			t.Errorf("%d hits after merging, want 4", n)
+		}
+	})
+}

@@ -44,6 +44,7 @@ import (
 	"github.com/postamail/posta/internal/provision"
 	"github.com/postamail/posta/internal/queue"
 	"github.com/postamail/posta/internal/resolver"
+	"github.com/postamail/posta/internal/search"
 	"github.com/postamail/posta/internal/smtpserver"
 	"github.com/postamail/posta/internal/webauth"
 )
@@ -281,6 +282,7 @@ func (s *Server) Run(ctx context.Context) error {
 		go s.pgChanges.Run(ctx)
 	}
 	go s.sweepLoop(ctx)
+	go search.MergeLoop(ctx, s.DB, time.Second, s.Log)
 	go s.Outbound.Run(ctx)
 	go s.Billing.Loop(ctx, time.Hour)
 	go s.Migrate.Run(ctx, migrate.RunnerOptions{})
