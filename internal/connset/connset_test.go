@@ -16,6 +16,7 @@ func TestShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	woken := make(chan error, 2)
+	busy := make(chan struct{}, 1)
 	stop := make(chan struct{})
 	defer close(stop)
 	served := make(chan error, 1)
@@ -27,6 +28,7 @@ func TestShutdown(t *testing.T) {
 				woken <- err
 				return
 			}
+			busy <- struct{}{}
 			<-stop // a handler that does not end by itself
 		})
 	}()
@@ -42,6 +44,7 @@ func TestShutdown(t *testing.T) {
 	if s.Len() != 2 {
 		t.Fatalf("%d connections", s.Len())
 	}
+	<-busy // the stuck handler has its line: only the idle one waits for the client
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()
