@@ -123,10 +123,13 @@ func (s *Store) Messages(ctx context.Context, mailboxID int64, uids []uint32, f 
 // messagesWithEnvelopes serves the commonest bulk read (an IMAP client listing a mailbox) from
 // the envelope cache: the message rows are read without touching the metadata table, and only
 // envelopes not cached yet are read from it, in one pass.
+//
+// A listing of nothing but the rows and envelopes comes from the listing cache while the
+// mailbox has not changed; a listing of the whole mailbox fills it.
 func (s *Store) messagesWithEnvelopes(ctx context.Context, mailboxID int64, uids []uint32, f Fields, fn func(*Message) error) error {
 	var ms []*Message
 	var missing []int
-	err := s.messages(ctx, mailboxID, uids, f&^WithEnvelope|withBlobID, func(m *Message) error {
+	add := func(m *Message) error {
 		if e, ok := s.envs.get(m.blobID); ok {
 			m.Envelope = e
 		} else {
@@ -134,7 +137,13 @@ func (s *Store) messagesWithEnvelopes(ctx context.Context, mailboxID int64, uids
 		}
 		ms = append(ms, m)
 		return nil
-	})
+	}
+	var err error
+	if f == WithEnvelope {
+		err = s.listed(ctx, mailboxID, uids, add)
+	} else {
+		err = s.messages(ctx, mailboxID, uids, f&^WithEnvelope|withBlobID, add)
+	}
 	if err != nil {
 		return err
 	}
@@ -172,6 +181,59 @@ func (s *Store) messagesWithEnvelopes(ctx context.Context, mailboxID int64, uids
 		}
 	}
 	for _, m := range ms {
+		if err := fn(m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// listed calls fn for the messages of the mailbox whose UID is in uids (nil: all), in UID
+// order, with their rows and blob ids, from the listing cache when it has the mailbox as it is
+// now; otherwise from the database, keeping the rows for the next listing when they are the
+// whole mailbox.
+func (s *Store) listed(ctx context.Context, mailboxID int64, uids []uint32, fn func(*Message) error) error {
+	var uv, modseq, count int64
+	if err := s.db.QueryRowContext(ctx, `SELECT uidvalidity, highest_modseq, msg_count FROM mailboxes WHERE id = ?`, mailboxID).Scan(&uv, &modseq, &count); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNoMailbox
+		}
+		return fmt.Errorf("mailstore: listing: %w", err)
+	}
+	l := s.lists.get(mailboxID, uv, modseq, count)
+	if l == nil && uids != nil && int64(len(uids)) < count {
+		// A part of a changed mailbox (a client fetching what is new): only that part.
+		return s.messages(ctx, mailboxID, uids, withBlobID, fn)
+	}
+	if l == nil {
+		// Rows read after the mailbox row are of its state or a later one: kept under the
+		// state read, they are at worst taken for stale once too often.
+		l = &listing{uidvalidity: uv, modseq: modseq, count: count, rows: make([]listRow, 0, count)}
+		err := s.messages(ctx, mailboxID, nil, withBlobID, func(m *Message) error {
+			l.rows = append(l.rows, listRow{uid: m.UID, flags: m.Flags, modseq: m.ModSeq, keywords: m.Keywords,
+				idate: m.InternalDate.UnixMilli(), size: m.Size, blobID: m.blobID})
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		s.lists.put(mailboxID, l)
+	}
+	j := 0
+	for _, r := range l.rows {
+		if uids != nil {
+			for j < len(uids) && uids[j] < r.uid {
+				j++
+			}
+			if j == len(uids) {
+				break
+			}
+			if uids[j] != r.uid {
+				continue
+			}
+		}
+		m := &Message{UID: r.uid, ModSeq: r.modseq, Flags: r.flags, Keywords: r.keywords,
+			InternalDate: time.UnixMilli(r.idate), Size: r.size, blobID: r.blobID}
 		if err := fn(m); err != nil {
 			return err
 		}

@@ -45,6 +45,10 @@ type Options struct {
 	// EnvelopeCache bounds how many decoded envelopes are kept in memory for listing
 	// mailboxes (default 200 000, about 100 MB at most).
 	EnvelopeCache int
+	// ListingCache bounds the message rows kept in memory of mailboxes listed whole, shared
+	// by the sessions listing them again while they are unchanged (default 500 000, about
+	// 50 MB at most).
+	ListingCache int
 	// InlineMax is the largest message body kept in the database with its rows rather than as
 	// a file of the blob store (default 32 KiB; negative: every body is a file). Most mail is
 	// below it, and storing it then costs no file creation and no fsync of its own.
@@ -72,6 +76,7 @@ type Store struct {
 	obs   Observer
 
 	envs      *envelopeCache
+	lists     *listCache
 	reqs      chan *commitReq
 	stop      chan struct{}
 	done      chan struct{}
@@ -93,6 +98,9 @@ func New(d *db.DB, b *blob.Store, bus *changes.Bus, opts Options) *Store {
 	if opts.EnvelopeCache <= 0 {
 		opts.EnvelopeCache = 200_000
 	}
+	if opts.ListingCache <= 0 {
+		opts.ListingCache = 500_000
+	}
 	if opts.InlineMax == 0 {
 		opts.InlineMax = 32 << 10
 	}
@@ -100,6 +108,7 @@ func New(d *db.DB, b *blob.Store, bus *changes.Bus, opts Options) *Store {
 		db: d, blobs: b, bus: bus, log: opts.Logger, obs: opts.Observer,
 		reqs: make(chan *commitReq, opts.MaxBatch), stop: make(chan struct{}), done: make(chan struct{}),
 		maxBatch: opts.MaxBatch, inlineMax: opts.InlineMax, envs: newEnvelopeCache(opts.EnvelopeCache),
+		lists: newListCache(opts.ListingCache),
 	}
 	go s.committer()
 	return s
