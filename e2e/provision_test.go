@@ -127,6 +127,15 @@ func TestProvisionSpreadsheets(t *testing.T) {
 		t.Fatalf("re-run:\n%s", out)
 	}
 
+	// The export (the CLI's, as CSV), imported again, changes nothing either.
+	in.mustRun("provision", "export", "--tenant", "Rossi", "-o", path("export.csv"))
+	if b, err := os.ReadFile(path("export.csv")); err != nil || !strings.Contains(string(b), "mario@rossi.test") || !strings.Contains(string(b), "m.rossi@rossi.test") {
+		t.Fatalf("export: %v\n%s", err, b)
+	}
+	if out = in.mustRun("provision", "import", path("export.csv"), "--tenant", "Rossi"); !strings.Contains(out, "3 unchanged, 0 errors") {
+		t.Fatalf("the export imported again:\n%s", out)
+	}
+
 	// A CSV saved by Italian Excel: ";" between cells, CRLF, Windows-1252.
 	italian := "indirizzo;password;nome visualizzato;COS;alias;liste di distribuzione\r\n" +
 		"luigi@rossi.test;;Luigi Bianchi Jr.;Business Mail Plus 5.000 MB;luigi.b@rossi.test;tutti@rossi.test\r\n" +

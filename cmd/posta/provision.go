@@ -82,28 +82,44 @@ func checkLang(l string) error {
 	return nil
 }
 
-func provisionTemplate(ctx context.Context, e *env, args []string) error {
-	fs := newFlags("provision template")
-	tenant := fs.String("tenant", "", "tenant whose domains and classes of service the template lists")
+// sheetArgs are the flags of the commands that write a spreadsheet for a tenant.
+type sheetArgs struct {
+	tenant, lang, out string
+	format            provision.Format
+}
+
+// parseSheetArgs reads them; tenantHelp says what the tenant is for.
+func parseSheetArgs(name, tenantHelp string, args []string) (sheetArgs, error) {
+	fs := newFlags(name)
+	tenant := fs.String("tenant", "", tenantHelp)
 	format := fs.String("format", "", "xlsx (default) or csv")
 	lang := fs.String("lang", "en", "language of the headers: en or it")
 	out := fs.String("o", "", "output file (default standard output)")
 	if _, err := parseFlags(fs, args, 0); err != nil {
-		return err
+		return sheetArgs{}, err
 	}
 	f, err := formatFor(*format, *out)
 	if err != nil {
-		return err
+		return sheetArgs{}, err
 	}
 	if err := checkLang(*lang); err != nil {
+		return sheetArgs{}, err
+	}
+	return sheetArgs{tenant: *tenant, lang: *lang, out: *out, format: f}, nil
+}
+
+func provisionTemplate(ctx context.Context, e *env, args []string) error {
+	a, err := parseSheetArgs("provision template", "tenant whose domains and classes of service the template lists", args)
+	if err != nil {
 		return err
 	}
+	f := a.format
 	return withProvision(ctx, e, func(ctx context.Context, srv *server.Server, p *provision.Service) error {
-		t, err := tenantOrOnly(ctx, srv.Directory, *tenant)
+		t, err := tenantOrOnly(ctx, srv.Directory, a.tenant)
 		if err != nil {
 			return err
 		}
-		data, err := p.Template(ctx, t, f, *lang)
+		data, err := p.Template(ctx, t, f, a.lang)
 		if err != nil {
 			return err
 		}
@@ -124,36 +140,25 @@ func provisionTemplate(ctx context.Context, e *env, args []string) error {
 			}
 			fmt.Fprintf(e.stderr, "domains of %s: %s\nclasses of service: %s\n", t, strings.Join(doms, ", "), strings.Join(cos, ", "))
 		}
-		return writeOutput(e, *out, data)
+		return writeOutput(e, a.out, data)
 	})
 }
 
 func provisionExport(ctx context.Context, e *env, args []string) error {
-	fs := newFlags("provision export")
-	tenant := fs.String("tenant", "", "tenant to export")
-	format := fs.String("format", "", "xlsx (default) or csv")
-	lang := fs.String("lang", "en", "language of the headers: en or it")
-	out := fs.String("o", "", "output file (default standard output)")
-	if _, err := parseFlags(fs, args, 0); err != nil {
-		return err
-	}
-	f, err := formatFor(*format, *out)
+	a, err := parseSheetArgs("provision export", "tenant to export", args)
 	if err != nil {
 		return err
 	}
-	if err := checkLang(*lang); err != nil {
-		return err
-	}
 	return withProvision(ctx, e, func(ctx context.Context, srv *server.Server, p *provision.Service) error {
-		t, err := tenantOrOnly(ctx, srv.Directory, *tenant)
+		t, err := tenantOrOnly(ctx, srv.Directory, a.tenant)
 		if err != nil {
 			return err
 		}
-		data, err := p.Export(ctx, t, f, *lang)
+		data, err := p.Export(ctx, t, a.format, a.lang)
 		if err != nil {
 			return err
 		}
-		return writeOutput(e, *out, data)
+		return writeOutput(e, a.out, data)
 	})
 }
 
