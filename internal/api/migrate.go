@@ -34,12 +34,17 @@ func (a *API) migrations() (*migrate.Service, error) {
 	return a.opts.Migrate, nil
 }
 
-func migrationID(r *http.Request) (int64, error) {
+// migrationJob returns the service and the job id named by the request's path.
+func (a *API) migrationJob(r *http.Request) (*migrate.Service, int64, error) {
+	m, err := a.migrations()
+	if err != nil {
+		return nil, 0, err
+	}
 	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
 	if err != nil {
-		return 0, &directory.Error{Kind: "not-found", Msg: "no migration job " + strconv.Quote(r.PathValue("id"))}
+		return nil, 0, &directory.Error{Kind: "not-found", Msg: "no migration job " + strconv.Quote(r.PathValue("id"))}
 	}
-	return id, nil
+	return m, id, nil
 }
 
 func (a *API) migrationList(w http.ResponseWriter, r *http.Request) (any, error) {
@@ -109,11 +114,7 @@ func (a *API) migrationBulk(w http.ResponseWriter, r *http.Request) (any, error)
 }
 
 func (a *API) migrationGet(w http.ResponseWriter, r *http.Request) (any, error) {
-	m, err := a.migrations()
-	if err != nil {
-		return nil, err
-	}
-	id, err := migrationID(r)
+	m, id, err := a.migrationJob(r)
 	if err != nil {
 		return nil, err
 	}
@@ -121,11 +122,7 @@ func (a *API) migrationGet(w http.ResponseWriter, r *http.Request) (any, error) 
 }
 
 func (a *API) migrationCancel(w http.ResponseWriter, r *http.Request) (any, error) {
-	m, err := a.migrations()
-	if err != nil {
-		return nil, err
-	}
-	id, err := migrationID(r)
+	m, id, err := a.migrationJob(r)
 	if err != nil {
 		return nil, err
 	}
@@ -133,11 +130,7 @@ func (a *API) migrationCancel(w http.ResponseWriter, r *http.Request) (any, erro
 }
 
 func (a *API) migrationReport(w http.ResponseWriter, r *http.Request) (any, error) {
-	m, err := a.migrations()
-	if err != nil {
-		return nil, err
-	}
-	id, err := migrationID(r)
+	m, id, err := a.migrationJob(r)
 	if err != nil {
 		return nil, err
 	}
