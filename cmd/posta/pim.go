@@ -224,14 +224,8 @@ func contactsBooks(ctx context.Context, e *env, args []string) error {
 
 // parseDay reads a date (2026-12-01, midnight UTC) or an RFC 3339 time.
 func parseDay(flag, v string) (time.Time, error) {
-	if v == "" {
-		return time.Time{}, nil
-	}
-	if t, err := time.Parse("2006-01-02", v); err == nil {
-		return t, nil
-	}
-	t, err := time.Parse(time.RFC3339, v)
-	if err != nil {
+	t, ok := pim.ParseBound(v)
+	if !ok {
 		return t, usagef("--%s: %q is neither a date (2026-12-01) nor a time (2026-12-01T10:00:00Z)", flag, v)
 	}
 	return t, nil

@@ -90,17 +90,11 @@ func (a *API) calendars(w http.ResponseWriter, r *http.Request) (any, error) {
 	return p.Calendars(r.Context(), r.PathValue("address"))
 }
 
-// queryTime reads a date (midnight UTC) or an RFC 3339 time.
+// queryTime reads a range bound: a date (midnight UTC) or an RFC 3339 time.
 func queryTime(r *http.Request, name string) (time.Time, error) {
 	v := r.URL.Query().Get(name)
-	if v == "" {
-		return time.Time{}, nil
-	}
-	if t, err := time.Parse("2006-01-02", v); err == nil {
-		return t, nil
-	}
-	t, err := time.Parse(time.RFC3339, v)
-	if err != nil {
+	t, ok := pim.ParseBound(v)
+	if !ok {
 		return t, &directory.Error{Kind: "invalid-argument", Field: name, Msg: fmt.Sprintf("%s must be a date (2026-12-01) or an RFC 3339 time, got %q", name, v)}
 	}
 	return t, nil

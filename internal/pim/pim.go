@@ -511,6 +511,19 @@ type ObjectFilter struct {
 	Limit    int       // default 500, at most 5000
 }
 
+// ParseBound reads a bound of an ObjectFilter range as people and programs write it: a date
+// (2026-12-01, midnight UTC) or an RFC 3339 time; "" is no bound. ok is false for anything else.
+func ParseBound(v string) (t time.Time, ok bool) {
+	if v == "" {
+		return time.Time{}, true
+	}
+	if t, err := time.Parse("2006-01-02", v); err == nil {
+		return t, true
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	return t, err == nil
+}
+
 // CalendarObjects lists the account's events and tasks by start. With a range, an object is
 // listed when it overlaps the range; a recurring one from its first start to the end of its
 // last occurrence (to forever without an UNTIL); objects without dates only without a range.

@@ -290,3 +290,23 @@ func TestConcurrentImports(t *testing.T) {
 		}
 	})
 }
+
+func TestParseBound(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want time.Time
+		ok   bool
+	}{
+		{"", time.Time{}, true},
+		{"2026-12-01", time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), true},
+		{"2026-12-01T10:30:00+01:00", time.Date(2026, 12, 1, 9, 30, 0, 0, time.UTC), true},
+		{"01/12/2026", time.Time{}, false},
+		{"2026-13-01", time.Time{}, false},
+		{"tomorrow", time.Time{}, false},
+	} {
+		got, ok := pim.ParseBound(tc.in)
+		if ok != tc.ok || (ok && !got.Equal(tc.want)) {
+			t.Errorf("ParseBound(%q) = %v, %v; want %v, %v", tc.in, got, ok, tc.want, tc.ok)
+		}
+	}
+}
