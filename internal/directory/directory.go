@@ -173,8 +173,9 @@ func RequireProvider(ctx context.Context) error {
 	return err
 }
 
-// WriteAudit records, inside tx, a change that another package (the API tokens of webauth)
-// makes in its own transaction, as the actor in ctx: who, role, from where, when, before and
+// WriteAudit records, inside tx, a change that another package (API tokens, migration jobs,
+// contacts and calendar imports) makes in its own transaction, as the actor in ctx (without
+// one the change is refused): who, role, from where, when, before and
 // after (nil for nothing: a creation has no before, a removal no after).
 func WriteAudit(ctx context.Context, tx *db.Tx, tenantID int64, action, target string, before, after any) error {
 	a, ok := ActorFrom(ctx)

@@ -297,7 +297,7 @@ func (s *Service) Create(ctx context.Context, r Request) (*Job, error) {
 		if _, err = tx.ExecContext(ctx, `UPDATE migration_jobs SET secret = ? WHERE id = ?`, sealed, id); err != nil {
 			return err
 		}
-		return directory.AuditTx(ctx, tx, acc.TenantID, "migration.create", acc.Address, nil, map[string]any{
+		return directory.WriteAudit(ctx, tx, acc.TenantID, "migration.create", acc.Address, nil, map[string]any{
 			"job": id, "source_host": r.SourceHost, "source_port": r.SourcePort, "source_tls": r.SourceTLS, "source_user": r.SourceUser,
 			"source_authz": r.SourceAuthz, "dry_run": r.DryRun, "force": r.Force})
 	})
@@ -413,7 +413,7 @@ func (s *Service) Cancel(ctx context.Context, id int64) (*Job, error) {
 			cancel_requested = TRUE WHERE id = ?`, now, id); err != nil {
 			return err
 		}
-		return directory.AuditTx(ctx, tx, j.TenantID, "migration.cancel", j.Address, nil, map[string]any{"job": id})
+		return directory.WriteAudit(ctx, tx, j.TenantID, "migration.cancel", j.Address, nil, map[string]any{"job": id})
 	})
 	if err != nil {
 		return nil, err

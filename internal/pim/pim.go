@@ -360,7 +360,7 @@ func (s *Service) store(ctx context.Context, k kind, acc *directory.Account, nam
 		} else {
 			after["files"] = sources
 		}
-		return directory.AuditTx(ctx, tx, acc.TenantID, k.action, acc.Address, nil, after)
+		return directory.WriteAudit(ctx, tx, acc.TenantID, k.action, acc.Address, nil, after)
 	})
 	if err != nil {
 		return nil, err
