@@ -307,7 +307,7 @@ func (s *Service) SetSetting(ctx context.Context, key, value string) (Settings, 
 		if err != nil {
 			return err
 		}
-		return auditTx(ctx, tx, a, 0, "billing.setting", key, before, after)
+		return directory.AuditAs(ctx, tx, a, 0, "billing.setting", key, before, after)
 	})
 	if err != nil {
 		return Settings{}, err
@@ -317,18 +317,17 @@ func (s *Service) SetSetting(ctx context.Context, key, value string) (Settings, 
 }
 
 // settingJSON is the value in force of a billing setting (stored or default), as a JSON object.
-func settingJSON(ctx context.Context, tx *db.Tx, key string) (string, error) {
+func settingJSON(ctx context.Context, tx *db.Tx, key string) (map[string]any, error) {
 	st, _, err := loadSettings(ctx, tx)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	b, _ := json.Marshal(st)
 	var all map[string]any
 	if err := json.Unmarshal(b, &all); err != nil {
-		return "", err
+		return nil, err
 	}
-	out, _ := json.Marshal(map[string]any{key: all[key]})
-	return string(out), nil
+	return map[string]any{key: all[key]}, nil
 }
 
 func putSetting(ctx context.Context, tx *db.Tx, key, value string) error {
@@ -354,27 +353,12 @@ func (s *Service) RotateWebhookSecret(ctx context.Context) (string, error) {
 			return err
 		}
 		// The secret itself is never recorded.
-		return auditTx(ctx, tx, a, 0, "billing.webhook_secret", "webhook", `{"secret":"previous"}`, `{"secret":"rotated"}`)
+		return directory.AuditAs(ctx, tx, a, 0, "billing.webhook_secret", "webhook", map[string]string{"secret": "previous"}, map[string]string{"secret": "rotated"})
 	})
 	if err != nil {
 		return "", err
 	}
 	return secret, nil
-}
-
-// auditTx writes an audit row for a billing change (the directory's audit log, same columns).
-// before and after are JSON texts ("" for nothing).
-func auditTx(ctx context.Context, tx *db.Tx, a directory.Actor, tenantID int64, action, target, before, after string) error {
-	var tid any
-	if tenantID != 0 {
-		tid = tenantID
-	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO audit_log (at, actor, role, tenant_id, action, target, before, after, remote) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		db.Now(), actorName(a), string(a.Role), tid, action, target, before, after, a.Remote)
-	if err != nil {
-		return fmt.Errorf("billing: audit: %w", err)
-	}
-	return nil
 }
 
 // tenantRow is what billing needs of a tenant.

@@ -3,6 +3,7 @@ package billing
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -536,4 +537,36 @@ func TestExports(t *testing.T) {
 	if err := WriteLedgerXLSX(&xBuf, ms); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestAuditRows: what billing changes is in the audit log as JSON that reads back, whatever
+// the reason or reference holds (quotes, tabs, control characters, accents).
+func TestAuditRows(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, d *db.DB) {
+		e := newEnv(t, d)
+		e.tenant("Beta", directory.ContractPayg, "cfo@beta.test", "beta.test")
+		reason := "rimborso \"speciale\"\tcittà \x01 fine"
+		_, err := e.bill.Adjust(e.sys, "Beta", KindRefund, 250*PerPoint, reason, `rif. "7"`)
+		e.must(err)
+		_, err = e.bill.Recharge(e.sys, RechargeSpec{Tenant: "Beta", EUR: "5", Reference: `bonifico "n. 9", città`})
+		e.must(err)
+		for action, want := range map[string]map[string]string{
+			"billing." + KindRefund: {"reason": reason, "points": "250"},
+			"billing.recharge":      {"reference": `bonifico "n. 9", città`, "eur": "5.00"},
+		} {
+			var after string
+			if err := d.QueryRowContext(context.Background(), `SELECT after FROM audit_log WHERE action = ?`, action).Scan(&after); err != nil {
+				t.Fatalf("%s: %v", action, err)
+			}
+			var got map[string]string
+			if err := json.Unmarshal([]byte(after), &got); err != nil {
+				t.Fatalf("%s: not JSON (%v): %s", action, err, after)
+			}
+			for k, v := range want {
+				if got[k] != v {
+					t.Errorf("%s: %s = %q, want %q", action, k, got[k], v)
+				}
+			}
+		}
+	})
 }

@@ -254,8 +254,8 @@ func (s *Service) recharge(ctx context.Context, a directory.Actor, tenantID int6
 			return err
 		}
 		out = m
-		return auditTx(ctx, tx, a, t.ID, "billing.recharge", t.Name, fmt.Sprintf(`{"balance":%q}`, (m.BalanceAfter-m.Amount).String()),
-			fmt.Sprintf(`{"eur":%q,"points":%q,"reference":%q,"balance":%q}`, m.EUR, m.Amount.String(), ref, m.BalanceAfter.String()))
+		return directory.AuditAs(ctx, tx, a, t.ID, "billing.recharge", t.Name, map[string]string{"balance": (m.BalanceAfter - m.Amount).String()},
+			map[string]string{"eur": m.EUR, "points": m.Amount.String(), "reference": ref, "balance": m.BalanceAfter.String()})
 	})
 	return out, err
 }
@@ -306,8 +306,8 @@ func (s *Service) Adjust(ctx context.Context, tenant, kind string, amount MilliP
 			return err
 		}
 		out = m
-		return auditTx(ctx, tx, a, t.ID, "billing."+kind, t.Name, fmt.Sprintf(`{"balance":%q}`, (m.BalanceAfter-m.Amount).String()),
-			fmt.Sprintf(`{"points":%q,"reason":%q,"balance":%q}`, amount.String(), reason, m.BalanceAfter.String()))
+		return directory.AuditAs(ctx, tx, a, t.ID, "billing."+kind, t.Name, map[string]string{"balance": (m.BalanceAfter - m.Amount).String()},
+			map[string]string{"points": amount.String(), "reason": reason, "balance": m.BalanceAfter.String()})
 	})
 	if err != nil {
 		return nil, err

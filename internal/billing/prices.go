@@ -8,6 +8,7 @@ import (
 	"sort"
 
 	"github.com/postamail/posta/internal/db"
+	"github.com/postamail/posta/internal/directory"
 )
 
 // Price is one row of the price list: the daily price of a class of service from a day on.
@@ -131,12 +132,12 @@ func (s *Service) SetPrice(ctx context.Context, cos string, perDay MilliPoints, 
 		if charged > 0 {
 			return invalid("from", "%s has already been charged from %s on", c.Name, day)
 		}
-		before := ""
+		var before any // nil: no earlier price
 		var prevMP, prevDay int64
 		err := tx.QueryRowContext(ctx, `SELECT mp_per_day, from_day FROM billing_prices WHERE cos_id = ? AND from_day <= ? ORDER BY from_day DESC LIMIT 1`, c.ID, int64(day)).Scan(&prevMP, &prevDay)
 		switch {
 		case err == nil:
-			before = fmt.Sprintf(`{"points_per_day":%q,"from":%q}`, MilliPoints(prevMP).String(), Day(prevDay).String())
+			before = map[string]string{"points_per_day": MilliPoints(prevMP).String(), "from": Day(prevDay).String()}
 		case !errors.Is(err, sql.ErrNoRows):
 			return err
 		}
@@ -146,7 +147,7 @@ func (s *Service) SetPrice(ctx context.Context, cos string, perDay MilliPoints, 
 		if err != nil {
 			return err
 		}
-		return auditTx(ctx, tx, a, 0, "billing.price", c.Name, before, fmt.Sprintf(`{"points_per_day":%q,"from":%q}`, perDay.String(), day.String()))
+		return directory.AuditAs(ctx, tx, a, 0, "billing.price", c.Name, before, map[string]string{"points_per_day": perDay.String(), "from": day.String()})
 	})
 	if err != nil {
 		return nil, err

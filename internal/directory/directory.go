@@ -185,6 +185,12 @@ func WriteAudit(ctx context.Context, tx *db.Tx, tenantID int64, action, target s
 	return audit(ctx, tx, a, tenantID, action, target, before, after)
 }
 
+// AuditAs records, inside tx, a change made by a, for a package that holds its actor already
+// (billing's service methods, which checked it).
+func AuditAs(ctx context.Context, tx *db.Tx, a Actor, tenantID int64, action, target string, before, after any) error {
+	return audit(ctx, tx, a, tenantID, action, target, before, after)
+}
+
 // RecordChange writes an audit row on its own, for a change already made elsewhere that has no
 // transaction to share (the operator's actions on the outbound queue).
 func (s *Service) RecordChange(ctx context.Context, tenantID int64, action, target string, before, after any) error {
