@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/postamail/posta/internal/resolver/dnstest"
 )
 
 // testZone is the authoritative data served by testServer.
@@ -94,33 +96,7 @@ func newTestServer(t *testing.T, configure ...func(*testServer)) *testServer {
 }
 
 func (s *testServer) start() {
-	t := s.t
-	var pc net.PacketConn
-	var ln net.Listener
-	for range 10 {
-		var err error
-		pc, err = net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ln, err = net.Listen("tcp", pc.LocalAddr().String())
-		if err == nil {
-			break
-		}
-		pc.Close()
-		pc = nil
-	}
-	if pc == nil {
-		t.Fatal("no loopback port free for both UDP and TCP")
-	}
-	s.addr = pc.LocalAddr().String()
-	for _, srv := range []*dns.Server{{PacketConn: pc, Handler: s}, {Listener: ln, Handler: s}} {
-		started := make(chan struct{})
-		srv.NotifyStartedFunc = func() { close(started) }
-		go srv.ActivateAndServe()
-		<-started
-		t.Cleanup(func() { srv.Shutdown() })
-	}
+	s.addr = dnstest.Serve(s.t, s)
 }
 
 // count returns how many times the server was asked (name, type) over network

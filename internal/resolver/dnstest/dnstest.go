@@ -43,30 +43,7 @@ func Start(t testing.TB, zone string, signed ...string) *Server {
 	if err := zp.Err(); err != nil {
 		t.Fatal(err)
 	}
-	var pc net.PacketConn
-	var ln net.Listener
-	for range 10 {
-		var err error
-		if pc, err = net.ListenPacket("udp", "127.0.0.1:0"); err != nil {
-			t.Fatal(err)
-		}
-		if ln, err = net.Listen("tcp", pc.LocalAddr().String()); err == nil {
-			break
-		}
-		pc.Close()
-		pc = nil
-	}
-	if pc == nil {
-		t.Fatal("no loopback port free for both UDP and TCP")
-	}
-	s.Addr = pc.LocalAddr().String()
-	for _, srv := range []*dns.Server{{PacketConn: pc, Handler: s}, {Listener: ln, Handler: s}} {
-		started := make(chan struct{})
-		srv.NotifyStartedFunc = func() { close(started) }
-		go srv.ActivateAndServe()
-		<-started
-		t.Cleanup(func() { srv.Shutdown() })
-	}
+	s.Addr = Serve(t, s)
 	return s
 }
 
@@ -107,4 +84,34 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 		resp.SetEdns0(opt.UDPSize(), opt.Do())
 	}
 	w.WriteMsg(resp)
+}
+
+// Serve answers with h over UDP and TCP on one loopback port until the test ends, and returns
+// its address.
+func Serve(t testing.TB, h dns.Handler) string {
+	t.Helper()
+	var pc net.PacketConn
+	var ln net.Listener
+	for range 10 {
+		var err error
+		if pc, err = net.ListenPacket("udp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		if ln, err = net.Listen("tcp", pc.LocalAddr().String()); err == nil {
+			break
+		}
+		pc.Close()
+		pc = nil
+	}
+	if pc == nil {
+		t.Fatal("no loopback port free for both UDP and TCP")
+	}
+	for _, srv := range []*dns.Server{{PacketConn: pc, Handler: h}, {Listener: ln, Handler: h}} {
+		started := make(chan struct{})
+		srv.NotifyStartedFunc = func() { close(started) }
+		go srv.ActivateAndServe()
+		<-started
+		t.Cleanup(func() { srv.Shutdown() })
+	}
+	return pc.LocalAddr().String()
 }
