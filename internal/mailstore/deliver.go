@@ -58,6 +58,7 @@ type commitReq struct {
 	meta   []byte
 	env    []byte
 	header []byte
+	words  string // for the full-text index (search.Words)
 	ref    blob.Ref
 	staged *blob.Staged // nil for a body kept inline (in blob_data)
 	res    []TargetResult
@@ -159,7 +160,8 @@ func (s *Store) prepare(ctx context.Context, d *Delivery) (*commitReq, error) {
 	if d.Parsed.Body != nil && d.Parsed.Body.BodyStart <= int64(len(d.Raw)) {
 		header = d.Raw[:d.Parsed.Body.BodyStart]
 	}
-	r := &commitReq{d: d, meta: meta, env: d.Parsed.Envelope.AppendBinary(nil), header: header, done: make(chan struct{})}
+	r := &commitReq{d: d, meta: meta, env: d.Parsed.Envelope.AppendBinary(nil), header: header,
+		words: search.Words(s.db.Engine, d.Parsed.Text), done: make(chan struct{})}
 	if len(d.Raw) <= s.inlineMax {
 		// Kept in the database: the commit makes it durable with its rows.
 		r.ref = blob.RefOf(d.Raw)
@@ -275,7 +277,7 @@ func (s *Store) commitBatch(batch []*commitReq) {
 		return
 	}
 	var published []changes.Change
-	var texts []int64
+	var texts []search.Entry
 	err := s.db.WriteTx(ctx, func(tx *db.Tx) error {
 		published, texts = published[:0], texts[:0]
 		for _, r := range batch {
@@ -290,7 +292,7 @@ func (s *Store) commitBatch(batch []*commitReq) {
 		s.log.Warn("mailstore: batch commit failed, retrying one by one", "n", len(batch), "err", err)
 		for _, r := range batch {
 			var one []changes.Change
-			var text []int64
+			var text []search.Entry
 			r.err = s.db.WriteTx(ctx, func(tx *db.Tx) error {
 				one, text = one[:0], text[:0]
 				if err := applyDelivery(ctx, tx, r, &one, &text); err != nil {
@@ -318,7 +320,7 @@ func (s *Store) commitBatch(batch []*commitReq) {
 // applyDelivery inserts one request's targets inside tx, recording per-target refusals in
 // r.res, and adds the blob to texts when its text is new (to be indexed with the batch). It
 // returns an error only for database failures.
-func applyDelivery(ctx context.Context, tx *db.Tx, r *commitReq, published *[]changes.Change, texts *[]int64) error {
+func applyDelivery(ctx context.Context, tx *db.Tx, r *commitReq, published *[]changes.Change, texts *[]search.Entry) error {
 	d := r.d
 	size := int64(len(d.Raw))
 	ref := r.ref
@@ -341,7 +343,7 @@ func applyDelivery(ctx context.Context, tx *db.Tx, r *commitReq, published *[]ch
 		return fmt.Errorf("mailstore: blob text: %w", err)
 	}
 	if n, _ := res.RowsAffected(); n > 0 {
-		*texts = append(*texts, blobID)
+		*texts = append(*texts, search.Entry{BlobID: blobID, Words: r.words})
 	}
 	var sentDate int64
 	if !p.Date.IsZero() {

@@ -1,6 +1,6 @@
-// Package search owns the full-text index over message text: an FTS5 trigram table on SQLite
-// and a pg_trgm index on PostgreSQL, both built from the blob_text table that delivery fills
-// (schema in internal/db/migrations). It turns a substring query into SQL that the owner of the
+// Package search owns the full-text index over message text: an FTS5 table of trigram words
+// (db.TrigramString) on SQLite and a pg_trgm index on PostgreSQL, both built from the blob_text
+// table that delivery fills (schema in internal/db/migrations). It turns a substring query into SQL that the owner of the
 // messages table (mailstore) embeds, and merges the SQLite index's segments in the background
 // (MergeLoop, run by the server); it never reads message bodies and holds no state.
 package search
@@ -11,25 +11,48 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/postamail/posta/internal/db"
 )
 
-// Index adds the texts of the given blobs (rows of blob_text inserted in tx) to the full-text
-// index. Called once per committed batch: on SQLite, FTS5 writes an index segment per statement,
-// so one statement for many texts keeps the index compact and the insert cheap. PostgreSQL's
-// trigram index follows blob_text by itself.
-func Index(ctx context.Context, tx *db.Tx, blobIDs []int64) error {
-	if len(blobIDs) == 0 || tx.Engine() == db.Postgres {
+// Words is what the index holds for a text on the engine: on SQLite the words of its distinct
+// trigrams (db.TrigramsFunc), on PostgreSQL nothing (its trigram index follows blob_text by
+// itself). Delivery computes it before its write transaction, in parallel with the others.
+func Words(engine db.Engine, text string) string {
+	if engine == db.Postgres {
+		return ""
+	}
+	return db.TrigramString(text)
+}
+
+// Entry is a text to index: its blob and its Words.
+type Entry struct {
+	BlobID int64
+	Words  string
+}
+
+// indexChunk bounds the rows of one INSERT (two variables each).
+const indexChunk = 500
+
+// Index adds texts (rows of blob_text inserted in tx) to the full-text index. Called once per
+// committed batch: on SQLite, FTS5 writes an index segment per transaction, so one transaction
+// for many texts keeps the index compact and the insert cheap. PostgreSQL needs nothing.
+func Index(ctx context.Context, tx *db.Tx, texts []Entry) error {
+	if tx.Engine() == db.Postgres {
 		return nil
 	}
-	args := make([]any, len(blobIDs))
-	for i, id := range blobIDs {
-		args[i] = id
-	}
-	q := `INSERT INTO blob_fts (rowid, text) SELECT blob_id, text FROM blob_text WHERE blob_id IN (?` + strings.Repeat(", ?", len(blobIDs)-1) + `)`
-	if _, err := tx.ExecContext(ctx, q, args...); err != nil {
-		return fmt.Errorf("search: index: %w", err)
+	for len(texts) > 0 {
+		n := min(len(texts), indexChunk)
+		args := make([]any, 0, 2*n)
+		for _, e := range texts[:n] {
+			args = append(args, e.BlobID, e.Words)
+		}
+		q := `INSERT INTO blob_fts (rowid, grams) VALUES (?, ?)` + strings.Repeat(", (?, ?)", n-1)
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return fmt.Errorf("search: index: %w", err)
+		}
+		texts = texts[n:]
 	}
 	return nil
 }
@@ -40,7 +63,8 @@ func Index(ctx context.Context, tx *db.Tx, blobIDs []int64) error {
 //
 // The SQLite index keeps which texts hold each trigram, not where (detail=none: a tenth of the
 // size, and a fraction of the work at every delivery), so a longer needle selects the texts
-// holding all of its trigrams and then checks those for the substring itself.
+// holding all of its trigrams and then checks those for the substring itself. A needle of
+// exactly three characters is one trigram, which the index answers exactly.
 func BlobsContaining(engine db.Engine, needle string) (string, []any) {
 	if engine == db.Postgres {
 		return `SELECT blob_id FROM blob_text WHERE text ILIKE ? ESCAPE '\'`, []any{"%" + EscapeLike(needle) + "%"}
@@ -49,8 +73,7 @@ func BlobsContaining(engine db.Engine, needle string) (string, []any) {
 	switch {
 	case len(grams) == 0:
 		return `SELECT blob_id FROM blob_text WHERE text LIKE ? ESCAPE '\'`, []any{"%" + EscapeLike(needle) + "%"}
-	case len([]rune(needle)) == 3:
-		// The needle is one trigram: the index answers exactly.
+	case utf8.RuneCountInString(needle) == 3:
 		return `SELECT rowid FROM blob_fts WHERE blob_fts MATCH ?`, []any{ftsTerms(grams)}
 	}
 	return `SELECT t.blob_id FROM blob_text t WHERE t.blob_id IN (SELECT rowid FROM blob_fts WHERE blob_fts MATCH ?) AND ` +
@@ -62,8 +85,7 @@ func BlobsContaining(engine db.Engine, needle string) (string, []any) {
 const maxTrigrams = 16
 
 // trigrams returns distinct three-character windows of s, spread over all of s when there are
-// more than maxTrigrams. They are not case folded here: the index folds query terms as it folded
-// the texts.
+// more than maxTrigrams. They are not case folded here: their index words are.
 func trigrams(s string) []string {
 	r := []rune(s)
 	n := len(r) - 2
@@ -88,11 +110,12 @@ func trigrams(s string) []string {
 	return out
 }
 
-// ftsTerms is an FTS5 query matching texts that hold every trigram: each one a quoted string.
+// ftsTerms is an FTS5 query matching texts that hold every trigram: their index words, which
+// are ASCII letters and digits, joined by AND.
 func ftsTerms(grams []string) string {
 	q := make([]string, len(grams))
 	for i, g := range grams {
-		q[i] = `"` + strings.ReplaceAll(g, `"`, `""`) + `"`
+		q[i] = db.TrigramWord(g)
 	}
 	return strings.Join(q, " AND ")
 }

@@ -25,6 +25,7 @@ func TestBlobsContaining(t *testing.T) {
 		6: "abcdefghijklmnopqrstuvwxyz0123456789 la città",
 		7: "Fattura n. 2024/118 — importo € 1.250,00",
 		8: "codice abca, poi cab", // every trigram of "abcab" (abc bca cab), not "abcab"
+		9: "ΣΟΦΙΑ manda 😀 a tutti",
 	}
 	tests := []struct {
 		needle string
@@ -52,11 +53,15 @@ func TestBlobsContaining(t *testing.T) {
 		{"zzz", nil},
 		{"abcab", nil},
 		{"abca, p", []int64{8}},
+		{"σοφ", []int64{9}},
+		{"σοφία", nil},
+		{"😀 a t", []int64{9}},
 	}
 	dbtest.ForEach(t, func(t *testing.T, d *db.DB) {
 		ctx := context.Background()
 		var ids []int64
 		err := d.WriteTx(ctx, func(tx *db.Tx) error {
+			var entries []search.Entry
 			for i, text := range texts {
 				if text == "" {
 					continue
@@ -70,8 +75,9 @@ func TestBlobsContaining(t *testing.T) {
 					return err
 				}
 				ids = append(ids, id)
+				entries = append(entries, search.Entry{BlobID: id, Words: search.Words(d.Engine, text)})
 			}
-			return search.Index(ctx, tx, ids)
+			return search.Index(ctx, tx, entries)
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -94,6 +100,20 @@ func TestBlobsContaining(t *testing.T) {
 			slices.Sort(got)
 			if !slices.Equal(got, tc.want) {
 				t.Errorf("%q: texts %v, want %v", tc.needle, got, tc.want)
+			}
+		}
+		// A text deleted leaves the index with it.
+		if _, err := d.ExecContext(ctx, `DELETE FROM blob_text WHERE blob_id = ?`, ids[0]); err != nil {
+			t.Fatal(err)
+		}
+		q, args := search.BlobsContaining(d.Engine, "riunione")
+		var n int
+		if err := d.QueryRowContext(ctx, `SELECT count(*) FROM (`+q+`) AS hits`, args...).Scan(&n); err != nil || n != 0 {
+			t.Errorf("after deleting its text, %d texts hold %q (%v)", n, "riunione", err)
+		}
+		if d.Engine == db.SQLite {
+			if err := d.QueryRowContext(ctx, `SELECT count(*) FROM blob_fts WHERE blob_fts MATCH ?`, db.TrigramWord("riu")).Scan(&n); err != nil || n != 0 {
+				t.Errorf("after deleting its text, the index holds it %d times (%v)", n, err)
 			}
 		}
 	})
@@ -133,7 +153,7 @@ func TestMerge(t *testing.T) {
 				if _, err := tx.ExecContext(ctx, `INSERT INTO blob_text (blob_id, text) VALUES (?, ?)`, id, text); err != nil {
 					return err
 				}
-				return search.Index(ctx, tx, []int64{id})
+				return search.Index(ctx, tx, []search.Entry{{BlobID: id, Words: search.Words(d.Engine, text)}})
 			})
 			if err != nil {
 				t.Fatal(err)
