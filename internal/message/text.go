@@ -25,19 +25,27 @@ func (ps *parser) collectText(p *Part, body []byte) {
 	if ps.text.Len() >= MaxText || ps.quiet > 0 {
 		return
 	}
-	var r io.Reader = bytes.NewReader(body)
-	switch p.Encoding {
-	case "BASE64":
-		r = base64.NewDecoder(base64.StdEncoding, &base64Cleaner{r: r})
-	case "QUOTED-PRINTABLE":
-		r = quotedprintable.NewReader(r)
-	}
-	if cs := strings.ToLower(p.Param("charset")); cs != "" && cs != "utf-8" && cs != "us-ascii" {
-		if cr, err := charset.Reader(cs, r); err == nil {
-			r = cr
+	limit := MaxText - ps.text.Len()
+	cs := strings.ToLower(p.Param("charset"))
+	utf8 := cs == "" || cs == "utf-8" || cs == "us-ascii"
+	var b []byte
+	if utf8 && p.Encoding != "BASE64" && p.Encoding != "QUOTED-PRINTABLE" {
+		b = body[:min(len(body), limit)] // already the text: nothing to decode
+	} else {
+		var r io.Reader = bytes.NewReader(body)
+		switch p.Encoding {
+		case "BASE64":
+			r = base64.NewDecoder(base64.StdEncoding, &base64Cleaner{r: r})
+		case "QUOTED-PRINTABLE":
+			r = quotedprintable.NewReader(r)
 		}
+		if !utf8 {
+			if cr, err := charset.Reader(cs, r); err == nil {
+				r = cr
+			}
+		}
+		b, _ = io.ReadAll(io.LimitReader(r, int64(limit)))
 	}
-	b, _ := io.ReadAll(io.LimitReader(r, int64(MaxText-ps.text.Len())))
 	s := strings.ReplaceAll(strings.ToValidUTF8(string(b), ""), "\x00", "")
 	if p.Subtype == "html" {
 		s = stripHTML(s)

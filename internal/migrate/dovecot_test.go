@@ -134,8 +134,24 @@ func appendMsg(t testing.TB, c *imapclient.Client, mailbox string, raw []byte, f
 }
 
 // fill gives a source account its folders and messages: n messages spread over nested and
-// non-ASCII folders, of varied sizes, flags and keywords, each with its own internal date.
+// non-ASCII folders, of varied sizes, flags and keywords, each with its own internal date, and
+// one message of big bytes when big is not 0.
 func fill(t testing.TB, c *imapclient.Client, n int, big int) (folders []string) {
+	t.Helper()
+	sizes := []int{600, 2000, 9000, 40000, 1500, 120000, 300}
+	folders = fillWith(t, c, n, func(i int) []byte { return testMessage(fmt.Sprintf("m%04d", i), sizes[i%len(sizes)]) })
+	if big > 0 {
+		appendMsg(t, c, "INBOX", testMessage("big", big), []imap.Flag{imap.FlagSeen}, fillBase.Add(-time.Hour))
+	}
+	return folders
+}
+
+// fillBase is the internal date of the first message fill appends; each next one is an hour
+// later.
+var fillBase = time.Date(2023, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// fillWith creates fill's folders and appends the n messages msg makes.
+func fillWith(t testing.TB, c *imapclient.Client, n int, msg func(i int) []byte) (folders []string) {
 	t.Helper()
 	list, err := c.List("", "INBOX", nil).Collect()
 	if err != nil || len(list) == 0 {
@@ -149,14 +165,8 @@ func fill(t testing.TB, c *imapclient.Client, n int, big int) (folders []string)
 		}
 	}
 	flagSets := [][]imap.Flag{nil, {imap.FlagSeen}, {imap.FlagSeen, imap.FlagAnswered}, {imap.FlagFlagged}, {imap.FlagSeen, "$Label1"}, {imap.FlagDraft, "Progetto"}, {imap.FlagSeen, imap.FlagFlagged, "$Forwarded", "Cliente"}}
-	sizes := []int{600, 2000, 9000, 40000, 1500, 120000, 300}
-	base := time.Date(2023, 1, 2, 3, 4, 5, 0, time.UTC)
 	for i := range n {
-		f := folders[i%len(folders)]
-		appendMsg(t, c, f, testMessage(fmt.Sprintf("m%04d", i), sizes[i%len(sizes)]), flagSets[i%len(flagSets)], base.Add(time.Duration(i)*time.Hour))
-	}
-	if big > 0 {
-		appendMsg(t, c, "INBOX", testMessage("big", big), []imap.Flag{imap.FlagSeen}, base.Add(-time.Hour))
+		appendMsg(t, c, folders[i%len(folders)], msg(i), flagSets[i%len(flagSets)], fillBase.Add(time.Duration(i)*time.Hour))
 	}
 	return folders
 }
@@ -545,4 +555,30 @@ func mustAccount(t testing.TB, e *dest, addr string) int64 {
 		t.Fatal(err)
 	}
 	return a.ID
+}
+
+// TestCollectBodiesLimit: a body larger than the limit (a source whose listing understated a
+// size) is read past and dropped, its size kept; the others arrive whole.
+func TestCollectBodiesLimit(t *testing.T) {
+	dc := startDovecot(t, "carla@old.test", "Vecchia-3")
+	c := dc.login(t, "carla@old.test", "Vecchia-3")
+	small, big := testMessage("piccolo", 500), testMessage("grande", 5000)
+	appendMsg(t, c, "INBOX", small, nil, fillBase)
+	appendMsg(t, c, "INBOX", big, nil, fillBase)
+	if _, err := c.Select("INBOX", &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	var all imap.UIDSet
+	all.AddRange(1, 0)
+	bufs, err := collectBodies(c.Fetch(all, &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{{Peek: true}}}), 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(bufs) != 2 || !bufs[0].ok || !bytes.Equal(bufs[0].raw, small) || bufs[1].ok || bufs[1].raw != nil || bufs[1].size != int64(len(big)) {
+		t.Fatalf("got %+v", bufs)
+	}
+	// The connection is still in step: the next command works.
+	if err := c.Noop().Wait(); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -442,7 +442,7 @@ func (r *run) copyFolder(ctx context.Context, fp *FolderPlan) error {
 			p := pending{msgs: b, res: make(chan result, 1)}
 			cmd := src.c.Fetch(set, opts)
 			go func() {
-				bufs, err := collectBodies(cmd)
+				bufs, err := collectBodies(cmd, r.sizeLimit())
 				p.res <- result{bufs, err}
 			}()
 			queue <- p
@@ -481,13 +481,15 @@ func (r *run) copyFolder(ctx context.Context, fp *FolderPlan) error {
 }
 
 type fetchBuffer struct {
-	uid uint32
-	raw []byte
-	ok  bool
+	uid  uint32
+	raw  []byte
+	ok   bool
+	size int64 // of a body over the limit, not kept
 }
 
-// collectBodies reads the UIDs and bodies of a FETCH's answer.
-func collectBodies(cmd *imapclient.FetchCommand) ([]*fetchBuffer, error) {
+// collectBodies reads the UIDs and bodies of a FETCH's answer; bodies over max bytes are read
+// and dropped.
+func collectBodies(cmd *imapclient.FetchCommand, max int64) ([]*fetchBuffer, error) {
 	var out []*fetchBuffer
 	for {
 		m := cmd.Next()
@@ -507,8 +509,17 @@ func collectBodies(cmd *imapclient.FetchCommand) ([]*fetchBuffer, error) {
 				if it.Literal == nil {
 					continue
 				}
-				raw, err := io.ReadAll(it.Literal)
-				if err != nil {
+				if n := it.Literal.Size(); n > max {
+					// Larger than the listing said: read past it, keep nothing.
+					if _, err := io.Copy(io.Discard, it.Literal); err != nil {
+						cmd.Close()
+						return nil, err
+					}
+					fb.size = n
+					continue
+				}
+				raw := make([]byte, it.Literal.Size())
+				if _, err := io.ReadFull(it.Literal, raw); err != nil {
 					cmd.Close()
 					return nil, err
 				}
@@ -580,10 +591,12 @@ func (r *run) destIndex(ctx context.Context, mb *mailstore.Mailbox) (map[destKey
 
 // storeBatch stores one FETCH's messages through the mailstore in one commit and records them.
 func (r *run) storeBatch(ctx context.Context, fp *FolderPlan, mb *mailstore.Mailbox, msgs []srcMessage, bufs []*fetchBuffer, existing map[destKey]uint32) error {
-	got := map[uint32][]byte{}
+	got, over := map[uint32][]byte{}, map[uint32]int64{}
 	for _, b := range bufs {
 		if b.ok {
 			got[b.uid] = b.raw
+		} else if b.size > 0 {
+			over[b.uid] = b.size
 		}
 	}
 	var app []mailstore.AppendMessage
@@ -592,6 +605,10 @@ func (r *run) storeBatch(ctx context.Context, fp *FolderPlan, mb *mailstore.Mail
 	var bytes int64
 	for _, m := range msgs {
 		raw, ok := got[m.UID]
+		if n := over[m.UID]; n > 0 {
+			r.skip(ctx, fp, m, "too-large", fmt.Sprintf("%d bytes (the source listed %d); the destination accepts at most %d", n, m.Size, r.sizeLimit()))
+			continue
+		}
 		if !ok {
 			r.skip(ctx, fp, m, "vanished", "the message was deleted on the source during the migration")
 			continue
