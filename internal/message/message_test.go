@@ -385,3 +385,29 @@ func TestSearchTextOfAlternatives(t *testing.T) {
 		})
 	}
 }
+
+// TestSearchTextDecoding: the search text of a single part, by how the part is written: taken
+// as it is when it is UTF-8 already, decoded otherwise; never holding invalid UTF-8 or NUL.
+func TestSearchTextDecoding(t *testing.T) {
+	for _, tc := range []struct {
+		name, header, body, want string
+	}{
+		{"utf-8 as it is", "Content-Type: text/plain; charset=utf-8", "Città di Milano\r\n", "Città di Milano\r\n"},
+		{"no charset", "Content-Type: text/plain", "plain ascii", "plain ascii"},
+		{"invalid utf-8 dropped", "Content-Type: text/plain; charset=utf-8", "a\xffb\xfec", "abc"},
+		{"NUL dropped", "Content-Type: text/plain", "a\x00b", "ab"},
+		{"quoted-printable", "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable", "Citt=C3=A0 =\r\nunita", "Città unita"},
+		{"base64", "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64", "Q2l0dMOg\r\nIGJhc2U2NA==", "Città base64"},
+		{"latin-1", "Content-Type: text/plain; charset=iso-8859-1", "Citt\xe0", "Città"},
+		{"html stripped", "Content-Type: text/html; charset=utf-8", "<p>Ciao <b>mondo</b> &amp; tutti</p>", " Ciao  mondo  & tutti "},
+		{"attachment not text", "Content-Type: text/plain\r\nContent-Disposition: attachment", "allegato", ""},
+	} {
+		p, err := Parse([]byte("Subject: x\r\nMIME-Version: 1.0\r\n" + tc.header + "\r\n\r\n" + tc.body))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if p.Text != tc.want {
+			t.Errorf("%s: text %q, want %q", tc.name, p.Text, tc.want)
+		}
+	}
+}

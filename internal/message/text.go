@@ -8,6 +8,7 @@ import (
 	"mime/quotedprintable"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/emersion/go-message/charset"
 )
@@ -27,9 +28,9 @@ func (ps *parser) collectText(p *Part, body []byte) {
 	}
 	limit := MaxText - ps.text.Len()
 	cs := strings.ToLower(p.Param("charset"))
-	utf8 := cs == "" || cs == "utf-8" || cs == "us-ascii"
+	isUTF8 := cs == "" || cs == "utf-8" || cs == "us-ascii"
 	var b []byte
-	if utf8 && p.Encoding != "BASE64" && p.Encoding != "QUOTED-PRINTABLE" {
+	if isUTF8 && p.Encoding != "BASE64" && p.Encoding != "QUOTED-PRINTABLE" {
 		b = body[:min(len(body), limit)] // already the text: nothing to decode
 	} else {
 		var r io.Reader = bytes.NewReader(body)
@@ -39,19 +40,24 @@ func (ps *parser) collectText(p *Part, body []byte) {
 		case "QUOTED-PRINTABLE":
 			r = quotedprintable.NewReader(r)
 		}
-		if !utf8 {
+		if !isUTF8 {
 			if cr, err := charset.Reader(cs, r); err == nil {
 				r = cr
 			}
 		}
 		b, _ = io.ReadAll(io.LimitReader(r, int64(limit)))
 	}
+	if ps.text.Len() > 0 {
+		ps.text.WriteByte('\n')
+	}
+	if p.Subtype != "html" && utf8.Valid(b) && bytes.IndexByte(b, 0) < 0 {
+		ps.text.Grow(len(b)) // the text as it is, copied once
+		ps.text.Write(b)
+		return
+	}
 	s := strings.ReplaceAll(strings.ToValidUTF8(string(b), ""), "\x00", "")
 	if p.Subtype == "html" {
 		s = stripHTML(s)
-	}
-	if ps.text.Len() > 0 {
-		ps.text.WriteByte('\n')
 	}
 	ps.text.WriteString(s)
 }
