@@ -75,24 +75,32 @@ func BenchmarkMigrate(b *testing.B) {
 		b.ReportMetric(float64(benchSource.bytes)/(1<<20)/secs, "MB/s")
 		b.ReportMetric(0, "ns/op")
 	}
-	b.Run("runner", func(b *testing.B) {
-		var elapsed, cpu time.Duration
-		for b.Loop() {
-			e := newBenchDest(b)
-			start, cpu0 := time.Now(), processCPU()
-			stop := e.runnerWith(b, RunnerOptions{Poll: 10 * time.Millisecond, Folders: benchFolders()})
-			j := e.wait(b, e.create(b, benchSource.dc, benchAccount, "bench@old.test", "Bench-1").ID)
-			elapsed, cpu = elapsed+time.Since(start), cpu+processCPU()-cpu0
-			stop()
-			if j.Status != StatusDone || j.Copied != int64(benchSource.msgs) {
-				b.Fatalf("job: %s, %d copied of %d (%s)", j.Status, j.Copied, benchSource.msgs, j.Error)
+	// runner migrates with the job runner, mod applied to the job's request, and reports the
+	// share of one core this process (posta's side: runner, store, database; Dovecot runs in its
+	// own) used while migrating.
+	runner := func(mod func(*Request)) func(b *testing.B) {
+		return func(b *testing.B) {
+			var elapsed, cpu time.Duration
+			for b.Loop() {
+				e := newBenchDest(b)
+				start, cpu0 := time.Now(), processCPU()
+				stop := e.runnerWith(b, RunnerOptions{Poll: 10 * time.Millisecond, Folders: benchFolders()})
+				j := e.wait(b, e.create(b, benchSource.dc, benchAccount, "bench@old.test", "Bench-1", mod).ID)
+				elapsed, cpu = elapsed+time.Since(start), cpu+processCPU()-cpu0
+				stop()
+				if j.Status != StatusDone || j.Copied != int64(benchSource.msgs) {
+					b.Fatalf("job: %s, %d copied of %d (%s)", j.Status, j.Copied, benchSource.msgs, j.Error)
+				}
 			}
+			report(b, elapsed)
+			b.ReportMetric(100*cpu.Seconds()/elapsed.Seconds(), "cpu%")
+			b.ReportMetric(cpu.Seconds()*1000/float64(b.N*benchSource.msgs), "cpu-ms/msg")
 		}
-		report(b, elapsed)
-		// posta's side (runner, store, database) runs in this process, Dovecot in its own: the
-		// share of one core this process used while migrating.
-		b.ReportMetric(100*cpu.Seconds()/elapsed.Seconds(), "cpu%")
-	})
+	}
+	b.Run("runner", runner(func(*Request) {}))
+	// paced: the source's pace is a remote provider's (the job's bandwidth limit stands in for
+	// the network): posta's share of a core at that rate.
+	b.Run(fmt.Sprintf("paced-%dMBps", benchPace()>>20), runner(func(r *Request) { r.MaxBytesPerSec = benchPace() }))
 	b.Run("source", func(b *testing.B) {
 		// The source's own pace: every folder fetched at once, the bodies read and dropped,
 		// nothing stored. The runner cannot go faster than this on the same machine.
@@ -209,6 +217,15 @@ func sequentialCopy(b *testing.B, e *dest, acc int64, dc *dovecot, folders []str
 		}
 	}
 	return n
+}
+
+// benchPace is the source's pace of the paced run in bytes per second
+// (POSTA_BENCH_MIGRATE_PACE_MB, in MiB/s; default 10).
+func benchPace() int64 {
+	if n, err := strconv.Atoi(os.Getenv("POSTA_BENCH_MIGRATE_PACE_MB")); err == nil && n > 0 {
+		return int64(n) << 20
+	}
+	return 10 << 20
 }
 
 // benchFolders is the folders copied at once (POSTA_BENCH_MIGRATE_FOLDERS; default the

@@ -241,9 +241,15 @@ func (e *dest) runnerWith(t testing.TB, o RunnerOptions) (stop func()) {
 	return stop
 }
 
+// wait waits for a job to end: a minute, or ten in a benchmark (a paced migration of the
+// benchmark's source takes about one).
 func (e *dest) wait(t testing.TB, id int64) *Job {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
+	limit := time.Minute
+	if _, ok := t.(*testing.B); ok {
+		limit = 10 * time.Minute
+	}
+	deadline := time.Now().Add(limit)
 	for time.Now().Before(deadline) {
 		j, err := e.svc.Get(e.sys, id)
 		if err != nil {
