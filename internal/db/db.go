@@ -1,7 +1,8 @@
 // Package db opens the SQL database posta keeps its state in (embedded SQLite by default, PostgreSQL
 // when several nodes share the data), applies the embedded, versioned schema migrations, and runs
 // transactions. It owns the small dialect differences between the two engines (placeholders, busy
-// retries, the writer connection of SQLite) so that every other package writes one portable SQL.
+// retries, the writer connection of SQLite) so that every other package writes one portable SQL,
+// and the SQL functions SQLite lacks (Unicode case folding, the search index's trigram words).
 //
 // It must not know about any table but its own schema_version: the schema files are embedded here,
 // but the packages that own the tables (directory, mailstore, ...) are the only ones that query them.

@@ -54,16 +54,12 @@ func appendTrigramWords(dst []byte, seen *windowSet, s string) []byte {
 	var w uint64 // the last three folded characters, 21 bits each, the newest lowest
 	n := 0
 	for i := 0; i < len(s); {
-		var r rune
-		if c := s[i]; c < utf8.RuneSelf {
-			r = rune(asciiFold[c])
-			i++
-		} else {
-			var size int
+		r, size := rune(s[i]), 1
+		if r >= utf8.RuneSelf {
 			r, size = utf8.DecodeRuneInString(s[i:])
-			r = unicode.ToLower(r)
-			i += size
 		}
+		r = foldRune(r)
+		i += size
 		w = (w<<21 | uint64(r)) & (1<<63 - 1)
 		if n++; n < 3 || !seen.add(w) {
 			continue
@@ -91,10 +87,7 @@ var asciiFold = func() (t [utf8.RuneSelf]byte) {
 // text are the folded windows of the text); invalid UTF-8 is already utf8.RuneError.
 func foldRune(r rune) rune {
 	if r < utf8.RuneSelf {
-		if 'A' <= r && r <= 'Z' {
-			r += 'a' - 'A'
-		}
-		return r
+		return rune(asciiFold[r])
 	}
 	return unicode.ToLower(r)
 }
@@ -195,10 +188,13 @@ func (s *windowSet) grow() {
 	}
 }
 
-// reset empties the set and returns it to windowSets (with its buffer, unless that grew large).
+// reset empties the set and returns it to windowSets, dropping what a large text made grow.
 func (s *windowSet) reset() {
 	if cap(s.buf) > 1<<20 {
 		s.buf = nil
+	}
+	if len(s.slots) > 1<<16 {
+		s.slots, s.shift, s.n = make([]uint64, 1024), 64-10, 0
 	}
 	for _, k := range s.set {
 		s.ascii[k/64] = 0

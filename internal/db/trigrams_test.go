@@ -64,6 +64,33 @@ func TestTrigramWordsDistinct(t *testing.T) {
 	}
 }
 
+// TestTrigramWordsLarge compares the words of long texts of mixed scripts, enough to grow the
+// set of non-ASCII windows many times, with a plain map's, text after text (the sets are
+// reused).
+func TestTrigramWordsLarge(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	alphabet := []rune("abcdefghij ,.ABCàèìòùÀÉ中文字符日本語😀€ΣσςЖж\x00\uFFFD")
+	for _, n := range []int{10, 5000, 100000, 20} {
+		runes := make([]rune, n)
+		for i := range runes {
+			runes[i] = alphabet[r.IntN(len(alphabet))]
+		}
+		text := string(runes)
+		var want []string
+		seen := map[string]bool{}
+		folded := []rune(strings.ToLower(text))
+		for i := 0; i+3 <= len(folded); i++ {
+			if g := string(folded[i : i+3]); !seen[g] {
+				seen[g] = true
+				want = append(want, TrigramWord(g))
+			}
+		}
+		if got := trigramWords(text); !slices.Equal(got, want) {
+			t.Fatalf("%d characters: %d words, want %d", n, len(got), len(want))
+		}
+	}
+}
+
 func TestTrigramsFunc(t *testing.T) {
 	ctx := context.Background()
 	d, err := Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "t.db"))

@@ -1,8 +1,9 @@
 // Package search owns the full-text index over message text: an FTS5 table of trigram words
-// (db.TrigramString) on SQLite and a pg_trgm index on PostgreSQL, both built from the blob_text
-// table that delivery fills (schema in internal/db/migrations). It turns a substring query into SQL that the owner of the
-// messages table (mailstore) embeds, and merges the SQLite index's segments in the background
-// (MergeLoop, run by the server); it never reads message bodies and holds no state.
+// (db.TrigramString) on SQLite and a pg_trgm index on PostgreSQL, both built from the
+// blob_text table that delivery fills (schema in internal/db/migrations). It turns a substring
+// query into SQL that the owner of the messages table (mailstore) embeds, and merges the SQLite
+// index's segments in the background (MergeLoop, run by the server); it never reads message
+// bodies and holds no state.
 package search
 
 import (
@@ -17,7 +18,7 @@ import (
 )
 
 // Words is what the index holds for a text on the engine: on SQLite the words of its distinct
-// trigrams (db.TrigramsFunc), on PostgreSQL nothing (its trigram index follows blob_text by
+// trigrams (db.TrigramString), on PostgreSQL nothing (its trigram index follows blob_text by
 // itself). Delivery computes it before its write transaction, in parallel with the others.
 func Words(engine db.Engine, text string) string {
 	if engine == db.Postgres {
