@@ -203,3 +203,75 @@ func TestMerge(t *testing.T) {
 		}
 	})
 }
+
+// TestUpgradeTo0023: a SQLite database indexed by FTS5's trigram tokenizer (migrations 0021 and
+// 0022) gets, from migration 0023, an index of posta's words for every text it holds, which
+// answers searches and forgets deleted texts.
+func TestUpgradeTo0023(t *testing.T) {
+	ctx := context.Background()
+	d := dbtest.Open(t, dbtest.DSN(t, "sqlite"))
+	texts := []string{"Fattura di novembre per la ditta Rossi", "CITTÀ di Milano", "nulla da vedere qui"}
+	var ids []int64
+	err := d.WriteTx(ctx, func(tx *db.Tx) error {
+		for i, text := range texts {
+			var id int64
+			if err := tx.QueryRowContext(ctx, `INSERT INTO blobs (key, size, refs, created_at) VALUES (?, 1, 1, 0) RETURNING id`, fmt.Sprint("upgrade-", i)).Scan(&id); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO blob_text (blob_id, text) VALUES (?, ?)`, id, text); err != nil {
+				return err
+			}
+			ids = append(ids, id)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The index as migrations 0021 and 0022 left it, filled by the tokenizer.
+	for _, q := range []string{
+		`DROP TRIGGER blob_text_ad`,
+		`DROP TABLE blob_fts`,
+		`CREATE VIRTUAL TABLE blob_fts USING fts5(text, content='blob_text', content_rowid='blob_id', tokenize='trigram', detail='none')`,
+		`INSERT INTO blob_fts(blob_fts) VALUES ('rebuild')`,
+		`INSERT INTO blob_fts(blob_fts, rank) VALUES ('automerge', 0)`,
+		`CREATE TRIGGER blob_text_ad AFTER DELETE ON blob_text BEGIN INSERT INTO blob_fts(blob_fts, rowid, text) VALUES ('delete', old.blob_id, old.text); END`,
+		`DELETE FROM schema_version WHERE version >= 23`,
+	} {
+		if _, err := d.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if n, err := d.Migrate(ctx); err != nil || n < 1 {
+		t.Fatalf("migrate: %d applied, %v", n, err)
+	}
+	find := func(needle string) []int64 {
+		t.Helper()
+		q, args := search.BlobsContaining(d.Engine, needle)
+		rows, err := d.QueryContext(ctx, q, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var got []int64
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, id)
+		}
+		return got
+	}
+	for needle, want := range map[string][]int64{"rossi": {ids[0]}, "città di": {ids[1]}, "ttà": {ids[1]}, "vedere": {ids[2]}, "roma": nil} {
+		if got := find(needle); !slices.Equal(got, want) {
+			t.Errorf("%q after the upgrade: %v, want %v", needle, got, want)
+		}
+	}
+	if _, err := d.ExecContext(ctx, `DELETE FROM blob_text WHERE blob_id = ?`, ids[1]); err != nil {
+		t.Fatal(err)
+	}
+	if got := find("ttà"); got != nil {
+		t.Errorf("a deleted text is still found: %v", got)
+	}
+}
