@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -34,6 +35,9 @@ var (
 	ErrOverQuota        = errors.New("mailbox full")
 	ErrNotAllowedToPost = errors.New("sender may not post to this list")
 	ErrTooLarge         = errors.New("message too large for the recipient")
+	// ErrNotQueued is a recipient's when the outbound queue refused the message after it was
+	// stored for the local recipients: only those that depended on the queue fail.
+	ErrNotQueued = errors.New("the message could not be queued for remote delivery")
 )
 
 // Signer signs outgoing mail of a hosted domain with DKIM (internal/dkim).
@@ -224,7 +228,12 @@ type plan struct {
 	// does not fail the list's recipient.
 	direct map[int64][]int
 	remote []string
-	errs   []error
+	// remoteOf marks the original recipients that reach a remote address, directly or by
+	// forwarding.
+	remoteOf map[int]bool
+	// queueErr is the queue's refusal of the remote addresses (nil: queued).
+	queueErr error
+	errs     []error
 	// overCap counts the list members left out for being at their message quota.
 	overCap int
 	// stored is the outcome of each account's delivery (nil: stored).
@@ -241,7 +250,12 @@ func (p *plan) addAccount(a *directory.Account, rcpt int) {
 	}
 }
 
-func (p *plan) addRemote(addr string) {
+// addRemote adds a remote address (rcpt is the index of the original recipient it comes from,
+// or -1 through a list).
+func (p *plan) addRemote(addr string, rcpt int) {
+	if rcpt >= 0 {
+		p.remoteOf[rcpt] = true
+	}
 	for _, r := range p.remote {
 		if r == addr {
 			return
@@ -252,7 +266,7 @@ func (p *plan) addRemote(addr string) {
 
 // expand resolves every recipient into accounts and remote addresses.
 func (d *Deliverer) expand(ctx context.Context, env *Envelope) (*plan, error) {
-	p := &plan{accounts: map[int64]*directory.Account{}, direct: map[int64][]int{}, errs: make([]error, len(env.Rcpts)), stored: map[int64]error{}}
+	p := &plan{accounts: map[int64]*directory.Account{}, direct: map[int64][]int{}, remoteOf: map[int]bool{}, errs: make([]error, len(env.Rcpts)), stored: map[int64]error{}}
 	size := int64(len(env.Raw))
 	for i, rcpt := range env.Rcpts {
 		r, err := d.dir.Resolve(ctx, rcpt)
@@ -265,7 +279,7 @@ func (d *Deliverer) expand(ctx context.Context, env *Envelope) (*plan, error) {
 			if local {
 				p.errs[i] = ErrUnknownRecipient
 			} else {
-				p.addRemote(strings.ToLower(rcpt))
+				p.addRemote(strings.ToLower(rcpt), i)
 			}
 			continue
 		case err != nil:
@@ -295,7 +309,7 @@ func (d *Deliverer) expand(ctx context.Context, env *Envelope) (*plan, error) {
 				}
 			}
 			for _, x := range external {
-				p.addRemote(x)
+				p.addRemote(x, -1)
 			}
 			continue
 		}
@@ -327,7 +341,7 @@ func (d *Deliverer) addWithForwarding(ctx context.Context, p *plan, a *directory
 		r, err := d.dir.Resolve(ctx, f)
 		if err != nil || r.Account == nil {
 			if local, _ := d.dir.IsLocalDomain(ctx, domainOf(f)); !local {
-				p.addRemote(f)
+				p.addRemote(f, rcpt)
 			}
 			continue
 		}
@@ -337,11 +351,34 @@ func (d *Deliverer) addWithForwarding(ctx context.Context, p *plan, a *directory
 	}
 }
 
+// storedAny reports whether the message was stored in any mailbox.
+func (p *plan) storedAny() bool {
+	for _, id := range p.order {
+		if p.stored[id] == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// storedFor reports whether the message was stored in a mailbox the original recipient rcpt
+// names.
+func (p *plan) storedFor(rcpt int) bool {
+	for _, id := range p.order {
+		if p.stored[id] == nil && slices.Contains(p.direct[id], rcpt) {
+			return true
+		}
+	}
+	return false
+}
+
 func domainOf(addr string) string { return strings.ToLower(addr[strings.LastIndexByte(addr, '@')+1:]) }
 
 // Deliver delivers env and returns one error per recipient (nil: delivered or queued). The
 // second result is an error only when nothing could be done (database or disk failure); then
-// nothing was stored for anyone.
+// nothing was stored for anyone, and the whole message may be tried again. When the queue
+// fails after local copies were stored, the recipients that had only the queue get
+// ErrNotQueued, and no copy is stored twice by a new try.
 //
 // The Observer counts one outcome per recipient refused here (unknown, disabled, over quota,
 // ...), per list member left out at its message quota, and per mailbox the message was for
@@ -415,7 +452,16 @@ func (d *Deliverer) Deliver(ctx context.Context, env *Envelope) ([]error, error)
 		out.Write(env.Raw)
 		raw := d.sign(ctx, out.Bytes())
 		if err := d.queue.EnqueueRequireTLS(ctx, env.From, p.remote, raw, env.AccountID, env.RequireTLS); err != nil {
-			return nil, err
+			if !p.storedAny() {
+				return nil, err
+			}
+			d.log.Error("deliver: could not queue the remote recipients of a message stored locally", "remote", len(p.remote), "err", err)
+			p.queueErr = fmt.Errorf("%w: %w", ErrNotQueued, err)
+			for i := range p.remoteOf {
+				if p.errs[i] == nil && !p.storedFor(i) {
+					p.errs[i] = p.queueErr
+				}
+			}
 		}
 	}
 	d.record(env, p, len(content))
@@ -482,9 +528,14 @@ func (d *Deliverer) record(env *Envelope, p *plan, size int) {
 		e.Rcpts = append(e.Rcpts, r)
 	}
 	for _, addr := range p.remote {
-		if !named[addr] {
-			e.Rcpts = append(e.Rcpts, msglog.Rcpt{Address: addr, Outcome: msglog.Queued, Detail: "through a list or forwarding"})
+		if named[addr] {
+			continue
 		}
+		r := msglog.Rcpt{Address: addr, Outcome: msglog.Queued, Detail: "through a list or forwarding"}
+		if p.queueErr != nil {
+			r.Outcome, r.Detail = msglog.Refused, "through a list or forwarding: "+p.queueErr.Error()
+		}
+		e.Rcpts = append(e.Rcpts, r)
 	}
 	d.msglog.Record(e)
 }
