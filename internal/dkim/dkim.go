@@ -63,52 +63,73 @@ func normalize(domain string) string {
 	return strings.ToLower(strings.TrimSuffix(strings.TrimSpace(domain), "."))
 }
 
-// generate creates one key pair of each algorithm for domain in the given state. With an
-// action, the keys (names, algorithms and state; never the private keys) are recorded in the
-// audit log in the same transaction.
-func (s *Store) generate(ctx context.Context, domain, state, action string) error {
+// errKeysExist is generate's answer when the keys it would make exist already: made meanwhile
+// by another writer (another node sharing the database).
+var errKeysExist = errors.New("dkim: keys made meanwhile")
+
+// generate creates one key pair of each algorithm for domain in the given state, unless the
+// domain has a key matching the SQL condition unless (then errKeysExist). With an action, the
+// keys (names, algorithms and state; never the private keys) are recorded in the audit log in
+// the same transaction. The keys are made before the transaction, which only writes them: an
+// RSA key takes a while, and SQLite has one writer. Two nodes writing at once are told apart
+// there: the second sees the first's keys, or (PostgreSQL, both counting before either
+// committed) chose the same selectors and breaks their uniqueness.
+func (s *Store) generate(ctx context.Context, domain, state, action, unless string) error {
+	type key struct{ alg, suffix, pem, record string }
+	var keys []key
+	for _, alg := range []struct {
+		a      mailauth.DKIMAlgorithm
+		name   string
+		suffix string
+	}{{mailauth.DKIMEd25519, "ed25519", "e"}, {mailauth.DKIMRSA, "rsa", "r"}} {
+		k, err := mailauth.GenerateDKIMKey(alg.a)
+		if err != nil {
+			return err
+		}
+		pemKey, err := mailauth.MarshalDKIMKey(k)
+		if err != nil {
+			return err
+		}
+		rec, err := mailauth.DKIMRecord(k.Public())
+		if err != nil {
+			return err
+		}
+		keys = append(keys, key{alg.name, alg.suffix, string(pemKey), rec})
+	}
 	now := s.now()
 	base := "posta" + now.UTC().Format("20060102")
-	return s.db.WriteTx(ctx, func(tx *db.Tx) error {
+	err := s.db.WriteTx(ctx, func(tx *db.Tx) error {
 		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM dkim_keys WHERE domain = ? AND selector LIKE ?`, domain, base+"%").Scan(&n); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM dkim_keys WHERE domain = ? AND `+unless, domain).Scan(&n); err != nil {
 			return err
 		}
 		if n > 0 {
-			base += fmt.Sprintf("n%d", n/2+1) // a second rotation the same day
+			return errKeysExist
+		}
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM dkim_keys WHERE domain = ? AND selector LIKE ?`, domain, base+"%").Scan(&n); err != nil {
+			return err
+		}
+		sel := base
+		if n > 0 {
+			sel += fmt.Sprintf("n%d", n/2+1) // a second rotation the same day
 		}
 		var made []string
-		for _, alg := range []struct {
-			a      mailauth.DKIMAlgorithm
-			suffix string
-		}{{mailauth.DKIMEd25519, "e"}, {mailauth.DKIMRSA, "r"}} {
-			key, err := mailauth.GenerateDKIMKey(alg.a)
-			if err != nil {
-				return err
-			}
-			pemKey, err := mailauth.MarshalDKIMKey(key)
-			if err != nil {
-				return err
-			}
-			rec, err := mailauth.DKIMRecord(key.Public())
-			if err != nil {
-				return err
-			}
-			algName := "ed25519"
-			if alg.a == mailauth.DKIMRSA {
-				algName = "rsa"
-			}
+		for _, k := range keys {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO dkim_keys (domain, selector, algorithm, private_key, record, state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-				domain, base+alg.suffix, algName, string(pemKey), rec, state, now.UnixMilli()); err != nil {
+				domain, sel+k.suffix, k.alg, k.pem, k.record, state, now.UnixMilli()); err != nil {
 				return err
 			}
-			made = append(made, base+alg.suffix+"._domainkey."+domain+" "+algName+" "+state)
+			made = append(made, sel+k.suffix+"._domainkey."+domain+" "+k.alg+" "+state)
 		}
 		if action == "" || s.audit == nil {
 			return nil
 		}
 		return s.audit.AuditDomainTx(ctx, tx, domain, action, nil, map[string]any{"keys": made})
 	})
+	if db.IsUniqueViolation(err) {
+		return errKeysExist
+	}
+	return err
 }
 
 // Ensure gives a domain its first keys (active) unless it has some, and records them in the
@@ -124,7 +145,10 @@ func (s *Store) Ensure(ctx context.Context, domain string) error {
 	if n > 0 {
 		return nil
 	}
-	if err := s.generate(ctx, domain, Active, actionCreate); err != nil {
+	switch err := s.generate(ctx, domain, Active, actionCreate, `state <> 'retired'`); {
+	case errors.Is(err, errKeysExist):
+		return nil
+	case err != nil:
 		return fmt.Errorf("dkim: generate keys for %s: %w", domain, err)
 	}
 	return nil
@@ -166,7 +190,13 @@ func (s *Store) Rotate(ctx context.Context, domain string) error {
 	if n > 0 {
 		return ErrPending
 	}
-	return s.generate(ctx, domain, Pending, "")
+	switch err := s.generate(ctx, domain, Pending, "", `state = 'pending'`); {
+	case errors.Is(err, errKeysExist):
+		return ErrPending
+	case err != nil:
+		return fmt.Errorf("dkim: generate keys for %s: %w", domain, err)
+	}
+	return nil
 }
 
 // ErrNothingPending is returned by Activate without pending keys.

@@ -171,3 +171,61 @@ func TestKeysMadeAreAudited(t *testing.T) {
 		}
 	})
 }
+
+// TestKeysMadeOnceByManyNodes: nodes sharing the database (a Store each) that make a domain's
+// first keys at once, or rotate them at once, make one set: the others see it and sign with it
+// (or are told keys are pending).
+func TestKeysMadeOnceByManyNodes(t *testing.T) {
+	dbtest.ForEach(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		nodes := []*dkim.Store{dkim.New(d, nil), dkim.New(d, nil), dkim.New(d, nil), dkim.New(d, nil)}
+		count := func(state string) int {
+			t.Helper()
+			recs, err := nodes[0].Records(ctx, "bianchi.it")
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			for _, r := range recs {
+				if r.State == state {
+					n++
+				}
+			}
+			return n
+		}
+		all := func(f func(s *dkim.Store) error) []error {
+			errs := make([]error, len(nodes))
+			done := make(chan struct{})
+			for i, s := range nodes {
+				go func() {
+					defer func() { done <- struct{}{} }()
+					errs[i] = f(s)
+				}()
+			}
+			for range nodes {
+				<-done
+			}
+			return errs
+		}
+		for i, err := range all(func(s *dkim.Store) error { return s.Ensure(ctx, "bianchi.it") }) {
+			if err != nil {
+				t.Errorf("node %d: Ensure: %v", i, err)
+			}
+		}
+		if n := count(dkim.Active); n != 2 {
+			t.Fatalf("%d active keys after Ensure on %d nodes at once, want 2", n, len(nodes))
+		}
+		rotated := 0
+		for i, err := range all(func(s *dkim.Store) error { return s.Rotate(ctx, "bianchi.it") }) {
+			switch {
+			case err == nil:
+				rotated++
+			case !errors.Is(err, dkim.ErrPending):
+				t.Errorf("node %d: Rotate: %v", i, err)
+			}
+		}
+		if rotated != 1 || count(dkim.Pending) != 2 {
+			t.Fatalf("%d rotations made %d pending keys, want 1 making 2", rotated, count(dkim.Pending))
+		}
+	})
+}
