@@ -99,19 +99,20 @@ func (s *Store) generate(ctx context.Context, domain, state, action, unless stri
 	now := s.now()
 	base := "posta" + now.UTC().Format("20060102")
 	err := s.db.WriteTx(ctx, func(tx *db.Tx) error {
-		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM dkim_keys WHERE domain = ? AND `+unless, domain).Scan(&n); err != nil {
+		// One statement, so one view of the table (PostgreSQL's read committed gives each
+		// statement its own): the keys a concurrent writer committed are seen by both counts
+		// or by neither, and then it chose the same selectors.
+		var existing, today int
+		if err := tx.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM dkim_keys WHERE domain = ? AND `+unless+`),
+			(SELECT COUNT(*) FROM dkim_keys WHERE domain = ? AND selector LIKE ?)`, domain, domain, base+"%").Scan(&existing, &today); err != nil {
 			return err
 		}
-		if n > 0 {
+		if existing > 0 {
 			return errKeysExist
 		}
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM dkim_keys WHERE domain = ? AND selector LIKE ?`, domain, base+"%").Scan(&n); err != nil {
-			return err
-		}
 		sel := base
-		if n > 0 {
-			sel += fmt.Sprintf("n%d", n/2+1) // a second rotation the same day
+		if today > 0 {
+			sel += fmt.Sprintf("n%d", today/2+1) // a second rotation the same day
 		}
 		var made []string
 		for _, k := range keys {
