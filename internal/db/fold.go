@@ -16,6 +16,7 @@ const ContainsFoldFunc = "posta_contains_fold"
 // The driver registers functions for every connection it opens afterwards, once per process.
 func init() {
 	sqlite.MustRegisterDeterministicScalarFunction(ContainsFoldFunc, 2, containsFold)
+	sqlite.MustRegisterDeterministicScalarFunction(TrigramsFunc, 1, trigramsFunc)
 }
 
 func containsFold(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {

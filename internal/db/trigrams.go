@@ -18,10 +18,6 @@ import (
 // tokenizer, and two windows have the same word only when they fold to the same characters.
 const TrigramsFunc = "posta_trigrams"
 
-func init() {
-	sqlite.MustRegisterDeterministicScalarFunction(TrigramsFunc, 1, trigramsFunc)
-}
-
 func trigramsFunc(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
 	s, ok := textArg(args[0])
 	if !ok {
