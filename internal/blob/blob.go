@@ -11,6 +11,7 @@
 package blob
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -170,7 +171,11 @@ func (s *Store) Stage(ctx context.Context, r io.Reader) (*Staged, error) {
 		}
 	}()
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(t.f, h), ctxReader{ctx, r})
+	var src io.Reader = ctxReader{ctx, r}
+	if br, ok := r.(*bytes.Reader); ok {
+		src = br // in memory: nothing to wait for, and written in one piece without a buffer
+	}
+	n, err := io.Copy(io.MultiWriter(t.f, h), src)
 	if err != nil {
 		return nil, fmt.Errorf("blob: write: %w", err)
 	}

@@ -50,12 +50,16 @@ func appendTrigramWords(dst []byte, seen *windowSet, s string) []byte {
 	var w uint64 // the last three folded characters, 21 bits each, the newest lowest
 	n := 0
 	for i := 0; i < len(s); {
-		r, size := rune(s[i]), 1
-		if r >= utf8.RuneSelf {
+		r := rune(s[i])
+		if r < utf8.RuneSelf {
+			r = rune(asciiFold[r])
+			i++
+		} else {
+			var size int
 			r, size = utf8.DecodeRuneInString(s[i:])
+			r = unicode.ToLower(r)
+			i += size
 		}
-		r = foldRune(r)
-		i += size
 		w = (w<<21 | uint64(r)) & (1<<63 - 1)
 		if n++; n < 3 || !seen.add(w) {
 			continue
