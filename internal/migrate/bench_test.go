@@ -1,10 +1,13 @@
 package migrate
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -98,9 +101,12 @@ func BenchmarkMigrate(b *testing.B) {
 		}
 	}
 	b.Run("runner", runner(func(*Request) {}))
-	// paced: the source's pace is a remote provider's (the job's bandwidth limit stands in for
-	// the network): posta's share of a core at that rate.
-	b.Run(fmt.Sprintf("paced-%dMBps", benchPace()>>20), runner(func(r *Request) { r.MaxBytesPerSec = benchPace() }))
+	// linked: the source answers over a link of a provider's bandwidth (its port shaped on
+	// loopback), and posta's share of a core at the rate that link allows is the measure.
+	b.Run(fmt.Sprintf("linked-%dMbit", benchLinkMbit()), func(b *testing.B) {
+		shapeSource(b, benchSource.dc.port, benchLinkMbit())
+		runner(func(*Request) {})(b)
+	})
 	b.Run("source", func(b *testing.B) {
 		// The source's own pace: every folder fetched at once, the bodies read and dropped,
 		// nothing stored. The runner cannot go faster than this on the same machine.
@@ -219,13 +225,43 @@ func sequentialCopy(b *testing.B, e *dest, acc int64, dc *dovecot, folders []str
 	return n
 }
 
-// benchPace is the source's pace of the paced run in bytes per second
-// (POSTA_BENCH_MIGRATE_PACE_MB, in MiB/s; default 10).
-func benchPace() int64 {
-	if n, err := strconv.Atoi(os.Getenv("POSTA_BENCH_MIGRATE_PACE_MB")); err == nil && n > 0 {
-		return int64(n) << 20
+// benchLinkMbit is the bandwidth of the source's link in the linked run, in Mbit/s
+// (POSTA_BENCH_MIGRATE_LINK_MBIT; default 80).
+func benchLinkMbit() int {
+	if n, err := strconv.Atoi(os.Getenv("POSTA_BENCH_MIGRATE_LINK_MBIT")); err == nil && n > 0 {
+		return n
 	}
-	return 10 << 20
+	return 80
+}
+
+// shapeSource makes what the source sends (the packets leaving its port on loopback) cross a
+// link of mbit Mbit/s, as a provider's answers would: an HTB class for that port, the rest of
+// loopback left at full speed, all removed when b ends. It needs root and tc, and loopback
+// without a queueing discipline of its own; b is skipped otherwise.
+func shapeSource(b *testing.B, port, mbit int) {
+	if os.Geteuid() != 0 {
+		b.Skip("shaping the source's link needs root")
+	}
+	if out, err := exec.Command("tc", "qdisc", "show", "dev", "lo").Output(); err != nil || !bytes.HasPrefix(out, []byte("qdisc noqueue")) {
+		b.Skipf("loopback's queueing cannot be set here (tc: %v, %q)", err, out)
+	}
+	tc := func(args ...string) error {
+		if out, err := exec.Command("tc", args...).CombinedOutput(); err != nil {
+			return fmt.Errorf("tc %s: %v: %s", strings.Join(args, " "), err, out)
+		}
+		return nil
+	}
+	b.Cleanup(func() { tc("qdisc", "del", "dev", "lo", "root") })
+	for _, args := range [][]string{
+		{"qdisc", "add", "dev", "lo", "root", "handle", "1:", "htb", "default", "10"},
+		{"class", "add", "dev", "lo", "parent", "1:", "classid", "1:10", "htb", "rate", "100gbit"},
+		{"class", "add", "dev", "lo", "parent", "1:", "classid", "1:20", "htb", "rate", fmt.Sprintf("%dmbit", mbit), "ceil", fmt.Sprintf("%dmbit", mbit)},
+		{"filter", "add", "dev", "lo", "parent", "1:", "protocol", "ip", "prio", "1", "u32", "match", "ip", "sport", strconv.Itoa(port), "0xffff", "flowid", "1:20"},
+	} {
+		if err := tc(args...); err != nil {
+			b.Skipf("shaping the source's link: %v", err)
+		}
+	}
 }
 
 // benchFolders is the folders copied at once (POSTA_BENCH_MIGRATE_FOLDERS; default the
