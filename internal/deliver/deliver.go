@@ -118,6 +118,10 @@ func (d *Deliverer) SetLog(l *msglog.Log) { d.msglog = l }
 // SetObserver makes every outcome for a local mailbox counted by o.
 func (d *Deliverer) SetObserver(o Observer) { d.obs = o }
 
+// Refused counts a local recipient refused before its message arrived (at SMTP's RCPT TO) with
+// the outcome of err, as Deliver counts those it refuses.
+func (d *Deliverer) Refused(err error) { d.observe(resultOf(err), 1) }
+
 // observe counts n outcomes for local mailboxes or recipients.
 func (d *Deliverer) observe(result string, n int) {
 	if d.obs == nil {
@@ -382,8 +386,9 @@ func domainOf(addr string) string { return strings.ToLower(addr[strings.LastInde
 //
 // The Observer counts one outcome per recipient refused here (unknown, disabled, over quota,
 // ...), per list member left out at its message quota, and per mailbox the message was for
-// (stored, or the store's refusal). Remote recipients are the queue's, and the recipients the
-// SMTP server refused at RCPT TO never reach this function: neither is counted.
+// (stored, or the store's refusal). Remote recipients are the queue's and not counted; the
+// recipients the SMTP server refused at RCPT TO never reach this function, and are counted by
+// Refused.
 func (d *Deliverer) Deliver(ctx context.Context, env *Envelope) ([]error, error) {
 	p, err := d.expand(ctx, env)
 	if err != nil {

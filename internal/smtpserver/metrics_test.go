@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"crypto/tls"
 	"net"
+	"net/smtp"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -95,5 +96,45 @@ func TestMetrics(t *testing.T) {
 	}
 	if conns("smtp") != 1 || conns("submission") != 1 {
 		t.Fatalf("connections smtp %v, submission %v, want 1 each", conns("smtp"), conns("submission"))
+	}
+}
+
+// TestRefusalsCounted: a local recipient refused at RCPT TO counts in posta_deliveries_total
+// with its outcome, as one refused after DATA does; a relay attempt is not a delivery and does
+// not count.
+func TestRefusalsCounted(t *testing.T) {
+	m := observe.NewMetrics()
+	e := setupWith(t, func(c *Config) { c.Metrics = m })
+	count := func(result string) float64 { return testutil.ToFloat64(m.Deliveries.WithLabelValues(result)) }
+	c, err := smtp.Dial(e.mx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Mail("someone@example.org"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Rcpt("nobody@x.test"); err == nil || !strings.HasPrefix(err.Error(), "550") {
+		t.Fatalf("RCPT of an unknown local address: %v", err)
+	}
+	if err := c.Rcpt("friend@elsewhere.example"); err == nil {
+		t.Fatal("relay accepted")
+	}
+	if got := count("unknown"); got != 1 {
+		t.Errorf("deliveries{unknown} = %v after one unknown recipient and one relay attempt, want 1", got)
+	}
+	if err := c.Rcpt("mario@x.test"); err != nil {
+		t.Fatal(err)
+	}
+	w, err := c.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write([]byte("From: someone@example.org\r\nSubject: counted\r\n\r\nhi\r\n"))
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := count("stored"); got != 1 {
+		t.Errorf("deliveries{stored} = %v, want 1", got)
 	}
 }

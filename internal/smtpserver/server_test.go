@@ -121,6 +121,9 @@ func setupWith(tb testing.TB, configure func(*Config)) *testEnv {
 	if configure != nil {
 		configure(&cfg)
 	}
+	if cfg.Metrics != nil {
+		dl.SetObserver(cfg.Metrics) // as the server wires them
+	}
 	srv := New(cfg, dir, dl, auth.NewThrottle(auth.ThrottleConfig{}, nil))
 	e := &testEnv{store: st, dir: dir}
 	for _, m := range []struct {

@@ -253,12 +253,14 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 			return errTemporary
 		}
 		if local {
+			s.s.deliver.Refused(err)
 			return errNoSuchUser
 		}
 		if s.account == nil {
 			return errRelayDenied
 		}
 	case err != nil:
+		s.s.deliver.Refused(err)
 		return mapError(err)
 	case r.List != nil && s.account == nil:
 		ok, err := s.s.dir.MayPost(s.ctx(), r.List, s.from)
@@ -266,6 +268,7 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 			return errTemporary
 		}
 		if !ok {
+			s.s.deliver.Refused(deliver.ErrNotAllowedToPost)
 			return mapError(deliver.ErrNotAllowedToPost)
 		}
 	}
