@@ -83,14 +83,20 @@ func (s *Store) UIDs(ctx context.Context, mailboxID int64) ([]uint32, error) {
 
 // UIDRuns returns the UIDs of a mailbox as runs of consecutive values [first, last], in order.
 // A mailbox without gaps (filled in order, nothing expunged) is answered from the index bounds
-// alone.
+// and the mailbox's message counter (kept with the rows by every transaction that changes
+// them), read in one statement: no pass over its rows.
 func (s *Store) UIDRuns(ctx context.Context, mailboxID int64) ([][2]uint32, error) {
 	var lo, hi sql.NullInt64
 	var n int64
-	if err := s.db.QueryRowContext(ctx, `SELECT MIN(uid), MAX(uid), COUNT(*) FROM messages WHERE mailbox_id = ?`, mailboxID).Scan(&lo, &hi, &n); err != nil {
+	err := s.db.QueryRowContext(ctx, `SELECT (SELECT MIN(uid) FROM messages WHERE mailbox_id = ?), (SELECT MAX(uid) FROM messages WHERE mailbox_id = ?),
+		msg_count FROM mailboxes WHERE id = ?`, mailboxID, mailboxID, mailboxID).Scan(&lo, &hi, &n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
 		return nil, fmt.Errorf("mailstore: uid runs: %w", err)
 	}
-	if n == 0 {
+	if n == 0 || !lo.Valid {
 		return nil, nil
 	}
 	if hi.Int64-lo.Int64+1 == n {

@@ -119,10 +119,21 @@ func TestUIDRuns(t *testing.T) {
 		for i := 0; i < 8; i++ {
 			s.Append(ctx, acc, inbox.ID, msg(i, "x"), 0, nil, time.Now())
 		}
+		if runs, err := s.UIDRuns(ctx, inbox.ID); err != nil || !slices.Equal(runs, [][2]uint32{{1, 8}}) {
+			t.Fatalf("without gaps: %v %v", runs, err)
+		}
 		s.Delete(ctx, acc, inbox.ID, []uint32{3, 6, 7})
 		runs, err := s.UIDRuns(ctx, inbox.ID)
 		if err != nil || !slices.Equal(runs, [][2]uint32{{1, 2}, {4, 5}, {8, 8}}) {
 			t.Fatalf("runs %v %v", runs, err)
+		}
+		// Five left from 1 to 8: the bounds alone would say 1-8.
+		s.Delete(ctx, acc, inbox.ID, []uint32{1, 8})
+		if runs, err := s.UIDRuns(ctx, inbox.ID); err != nil || !slices.Equal(runs, [][2]uint32{{2, 2}, {4, 5}}) {
+			t.Fatalf("after deleting the ends: %v %v", runs, err)
+		}
+		if runs, err := s.UIDRuns(ctx, 1<<40); err != nil || runs != nil {
+			t.Fatalf("no such mailbox: %v %v", runs, err)
 		}
 	})
 }
