@@ -243,7 +243,7 @@ func shapeSource(b *testing.B, port, mbit int) {
 		b.Skip("shaping the source's link needs root")
 	}
 	if out, err := exec.Command("tc", "qdisc", "show", "dev", "lo").Output(); err != nil || !bytes.HasPrefix(out, []byte("qdisc noqueue")) {
-		b.Skipf("loopback's queueing cannot be set here (tc: %v, %q)", err, out)
+		b.Skipf("loopback's queueing cannot be set here (tc: %v, %q; a run killed midway leaves its own: tc qdisc del dev lo root)", err, out)
 	}
 	tc := func(args ...string) error {
 		if out, err := exec.Command("tc", args...).CombinedOutput(); err != nil {
