@@ -113,20 +113,23 @@ func (s *Store) compile(c *Cond, b *strings.Builder, args *[]any) error {
 		b.WriteString("(' ' || m.keywords || ' ') " + like + " ? ESCAPE '\\'")
 		*args = append(*args, "% "+search.EscapeLike(c.Text)+" %")
 	case CondContains:
-		if s.db.Engine == db.SQLite && !isASCII(c.Text) {
-			return ErrCondUnsupported
-		}
 		col, ok := containsColumn[c.Field]
 		if !ok {
 			return fmt.Errorf("mailstore: cannot search field %q", c.Field)
+		}
+		if s.db.Engine == db.SQLite && !isASCII(c.Text) {
+			// SQLite's LIKE folds ASCII letters only.
+			b.WriteString(db.ContainsFoldFunc + "(" + col + ", ?) = 1")
+			*args = append(*args, c.Text)
+			return nil
 		}
 		b.WriteString(col + " " + like + " ? ESCAPE '\\'")
 		*args = append(*args, "%"+search.EscapeLike(c.Text)+"%")
 	case CondText:
 		var parts []string
 		if c.Where&InHeader != 0 {
-			parts = append(parts, s.headerLike())
-			*args = append(*args, "%"+search.EscapeLike(c.Text)+"%")
+			cond, arg := s.headerContains(c.Text)
+			parts, *args = append(parts, cond), append(*args, arg)
 		}
 		if c.Where&InBody != 0 {
 			sub, subArgs := search.BlobsContaining(s.db.Engine, c.Text)

@@ -66,8 +66,8 @@ func (s *Store) TextMatches(ctx context.Context, mailboxID int64, needle string,
 	var conds []string
 	args := []any{mailboxID}
 	if where&InHeader != 0 {
-		conds = append(conds, s.headerLike())
-		args = append(args, "%"+search.EscapeLike(needle)+"%")
+		cond, arg := s.headerContains(needle)
+		conds, args = append(conds, cond), append(args, arg)
 	}
 	if where&InBody != 0 {
 		sub, subArgs := search.BlobsContaining(s.db.Engine, needle)
@@ -77,11 +77,17 @@ func (s *Store) TextMatches(ctx context.Context, mailboxID int64, needle string,
 	return s.uidSet(ctx, `SELECT m.uid FROM messages m JOIN blob_meta bm ON bm.blob_id = m.blob_id WHERE m.mailbox_id = ? AND (`+strings.Join(conds, " OR ")+`)`, args...)
 }
 
-func (s *Store) headerLike() string {
-	if s.db.Engine == db.Postgres {
-		return `encode(bm.header, 'escape') ILIKE ? ESCAPE '\'`
+// headerContains is the SQL condition "the stored header block of bm contains needle, ignoring
+// case" and its argument. SQLite's LIKE folds ASCII letters only: a needle beyond ASCII is
+// checked by the Unicode-folding function instead.
+func (s *Store) headerContains(needle string) (string, any) {
+	switch {
+	case s.db.Engine == db.Postgres:
+		return `encode(bm.header, 'escape') ILIKE ? ESCAPE '\'`, "%" + search.EscapeLike(needle) + "%"
+	case !isASCII(needle):
+		return db.ContainsFoldFunc + `(CAST(bm.header AS TEXT), ?) = 1`, needle
 	}
-	return `CAST(bm.header AS TEXT) LIKE ? ESCAPE '\'`
+	return `CAST(bm.header AS TEXT) LIKE ? ESCAPE '\'`, "%" + search.EscapeLike(needle) + "%"
 }
 
 // HeaderMatches returns the UIDs of messages with a header field named field whose value
@@ -89,8 +95,8 @@ func (s *Store) headerLike() string {
 // every message that has the field.
 func (s *Store) HeaderMatches(ctx context.Context, mailboxID int64, field, value string) (map[uint32]bool, error) {
 	// The stored header block narrows the candidates; each is then checked field by field.
-	pattern := "%" + search.EscapeLike(field) + "%"
-	rows, err := s.db.QueryContext(ctx, `SELECT m.uid, bm.header FROM messages m JOIN blob_meta bm ON bm.blob_id = m.blob_id WHERE m.mailbox_id = ? AND `+s.headerLike(), mailboxID, pattern)
+	cond, arg := s.headerContains(field)
+	rows, err := s.db.QueryContext(ctx, `SELECT m.uid, bm.header FROM messages m JOIN blob_meta bm ON bm.blob_id = m.blob_id WHERE m.mailbox_id = ? AND `+cond, mailboxID, arg)
 	if err != nil {
 		return nil, fmt.Errorf("mailstore: header search: %w", err)
 	}
