@@ -87,7 +87,7 @@ func BenchmarkMigrate(b *testing.B) {
 			for b.Loop() {
 				e := newBenchDest(b)
 				start, cpu0 := time.Now(), processCPU()
-				stop := e.runnerWith(b, RunnerOptions{Poll: 10 * time.Millisecond, Folders: benchFolders()})
+				stop := e.runnerWith(b, RunnerOptions{Folders: benchFolders()})
 				j := e.wait(b, e.create(b, benchSource.dc, benchAccount, "bench@old.test", "Bench-1", mod).ID)
 				elapsed, cpu = elapsed+time.Since(start), cpu+processCPU()-cpu0
 				stop()

@@ -588,3 +588,30 @@ func TestCollectBodiesLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestRunnerWokenByCreate: a job created on the node starts at once, not at the runner's next
+// look at the queue (an hour away here).
+func TestRunnerWokenByCreate(t *testing.T) {
+	dc := startDovecot(t, "dora@old.test", "Vecchia-4")
+	e := newDest(t, dbtest.Open(t, dbtest.DSN(t, "sqlite")))
+	e.runnerWith(t, RunnerOptions{Poll: time.Hour})
+	time.Sleep(200 * time.Millisecond) // the runner's first look, at an empty queue
+	j := e.create(t, dc, "anna@new.test", "dora@old.test", "Vecchia-4")
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		got, err := e.svc.Get(e.sys, j.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Finished() {
+			if got.Status != StatusDone {
+				t.Fatalf("job %s: %s", got.Status, got.Error)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("job still %s after 20 s: the runner was not woken", got.Status)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

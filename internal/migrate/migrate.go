@@ -69,6 +69,8 @@ type Service struct {
 	sealer   *Sealer
 	opts     Options
 	log      *slog.Logger
+	// queued wakes this node's runner when a job is created here, instead of at its next poll.
+	queued chan struct{}
 }
 
 // New returns the migration service.
@@ -82,7 +84,7 @@ func New(d *db.DB, dir *directory.Service, store *mailstore.Store, opts Options)
 	if opts.Dialer == nil {
 		opts.Dialer = &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
 	}
-	s := &Service{db: d, dir: dir, store: store, sealer: NewSealer(opts.KeyFile), opts: opts, log: opts.Logger,
+	s := &Service{db: d, dir: dir, store: store, sealer: NewSealer(opts.KeyFile), opts: opts, log: opts.Logger, queued: make(chan struct{}, 1),
 		messages: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "posta_migration_messages_total", Help: "Messages of IMAP migrations, by outcome (copied, skipped, failed)."}, []string{"outcome"}),
 		bytes:    prometheus.NewCounter(prometheus.CounterOpts{Name: "posta_migration_bytes_total", Help: "Bytes copied by IMAP migrations."}),
 	}
@@ -305,6 +307,10 @@ func (s *Service) Create(ctx context.Context, r Request) (*Job, error) {
 		return nil, fmt.Errorf("migrate: create job: %w", err)
 	}
 	s.log.Info("migration job queued", "job", id, "account", acc.Address, "source", r.SourceHost, "source_user", r.SourceUser, "by", actor.Name, "dry_run", r.DryRun)
+	select {
+	case s.queued <- struct{}{}:
+	default:
+	}
 	return s.load(ctx, id)
 }
 

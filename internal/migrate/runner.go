@@ -19,7 +19,7 @@ type RunnerOptions struct {
 	Batch    int           // messages per FETCH; default 50
 	Depth    int           // FETCHes sent ahead of the one being stored; default 2
 	Lease    time.Duration // how long a claimed job is ours without a heartbeat; default 60 s
-	Poll     time.Duration // how often to look for queued jobs; default 2 s
+	Poll     time.Duration // how often to look for queued jobs (those created on this node wake it at once); default 2 s
 	Attempts int           // attempts before a job that keeps failing (network) fails; default 5
 	// TLSConfig replaces the verification of source certificates (tests only).
 	TLSConfig *tls.Config
@@ -88,6 +88,7 @@ func (s *Service) Run(ctx context.Context, o RunnerOptions) {
 			return
 		case <-t.C:
 		case <-wake:
+		case <-s.queued:
 		}
 	}
 }
