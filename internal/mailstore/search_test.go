@@ -137,6 +137,20 @@ func TestUIDRuns(t *testing.T) {
 	})
 }
 
+// searchUIDs runs a search and returns the UIDs found, in order.
+func searchUIDs(t *testing.T, s *mailstore.Store, mailboxID int64, c *mailstore.Cond) []uint32 {
+	t.Helper()
+	hits, err := s.Search(context.Background(), mailboxID, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []uint32
+	for _, h := range hits {
+		got = append(got, h.UID)
+	}
+	return got
+}
+
 func TestSearchConditions(t *testing.T) {
 	dbtest.ForEach(t, func(t *testing.T, d *db.DB) {
 		ctx := context.Background()
@@ -166,15 +180,7 @@ func TestSearchConditions(t *testing.T) {
 			{"size", &mailstore.Cond{Op: mailstore.CondAnd, Kids: []*mailstore.Cond{{Op: mailstore.CondLarger, Num: 10}, {Op: mailstore.CondModSeq, Num: 1}}}, []uint32{1, 2, 3, 4, 5, 6}},
 		}
 		for _, tt := range tests {
-			hits, err := s.Search(ctx, inbox.ID, tt.c)
-			if err != nil {
-				t.Fatalf("%s: %v", tt.name, err)
-			}
-			var got []uint32
-			for _, h := range hits {
-				got = append(got, h.UID)
-			}
-			if !slices.Equal(got, tt.want) {
+			if got := searchUIDs(t, s, inbox.ID, tt.c); !slices.Equal(got, tt.want) {
 				t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
 			}
 		}
@@ -211,15 +217,7 @@ func TestSearchFoldsUnicode(t *testing.T) {
 			{"subject, not there", &mailstore.Cond{Op: mailstore.CondContains, Field: "subject", Text: "ÀÀ"}, nil},
 			{"raw header", &mailstore.Cond{Op: mailstore.CondText, Text: "CITTÀ DI", Where: mailstore.InHeader}, headerHits},
 		} {
-			hits, err := s.Search(ctx, inbox.ID, tt.c)
-			if err != nil {
-				t.Fatalf("%s: %v", tt.name, err)
-			}
-			var got []uint32
-			for _, h := range hits {
-				got = append(got, h.UID)
-			}
-			if !slices.Equal(got, tt.want) {
+			if got := searchUIDs(t, s, inbox.ID, tt.c); !slices.Equal(got, tt.want) {
 				t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
 			}
 		}
