@@ -759,3 +759,26 @@ func TestSearchPushdownAgreesWithMatcher(t *testing.T) {
 		}
 	}
 }
+
+// TestSelectFirstUnseen: SELECT tells an IMAP4rev1 client the first unseen message
+// (OK [UNSEEN n], a sequence number), and says nothing of it when every message is seen.
+func TestSelectFirstUnseen(t *testing.T) {
+	e := setup(t)
+	for _, s := range []string{"uno", "due", "tre"} {
+		e.deliver(t, "mario@x.test", "INBOX", msg(s, s))
+	}
+	c := login(t, e, "mario@x.test")
+	c.ok("SELECT INBOX")
+	c.ok("STORE 1 +FLAGS (\\Seen)")
+	if out := c.ok("SELECT INBOX"); !strings.Contains(out, "OK [UNSEEN 2]") {
+		t.Errorf("one seen, two not:\n%s", out)
+	}
+	c.ok("STORE 1:* +FLAGS (\\Seen)")
+	if out := c.ok("SELECT INBOX"); strings.Contains(out, "UNSEEN") {
+		t.Errorf("every message seen:\n%s", out)
+	}
+	c.ok("STORE 3 -FLAGS (\\Seen)")
+	if out := c.ok("EXAMINE INBOX"); !strings.Contains(out, "OK [UNSEEN 3]") {
+		t.Errorf("the last one unseen again:\n%s", out)
+	}
+}

@@ -297,6 +297,9 @@ func (s *session) nameString(name string) string {
 }
 
 func (s *session) firstUnseen(ctx context.Context) int {
+	if s.sel.mb.Unseen == 0 {
+		return 0 // the mailbox's counter says there is none: no need to look
+	}
 	uid, err := s.srv.store.FirstUnseen(ctx, s.sel.mb.ID)
 	if err != nil || uid == 0 {
 		return 0
