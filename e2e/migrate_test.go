@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -61,21 +62,10 @@ func readAccount(t *testing.T, addr, user string, folders []string) mailboxConte
 				raw   []byte
 				flags string
 				date  time.Time
-			}{b.BodySection[0].Bytes, strings.Join(sortedStrings(fl), " "), b.InternalDate}
+			}{b.BodySection[0].Bytes, strings.Join(slices.Sorted(slices.Values(fl)), " "), b.InternalDate}
 		}
 	}
 	return out
-}
-
-func sortedStrings(s []string) []string {
-	for i := range s {
-		for j := i + 1; j < len(s); j++ {
-			if s[j] < s[i] {
-				s[i], s[j] = s[j], s[i]
-			}
-		}
-	}
-	return s
 }
 
 // A mailbox moves from one posta to another with "posta migrate imap --wait": folders
