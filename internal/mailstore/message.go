@@ -225,18 +225,12 @@ func (s *Store) listed(ctx context.Context, mailboxID int64, uids []uint32, fn f
 		}
 		s.lists.put(mailboxID, l)
 	}
-	j := 0
+	wanted := uidFilter{uids: uids}
 	for _, r := range l.rows {
-		if uids != nil {
-			for j < len(uids) && uids[j] < r.uid {
-				j++
-			}
-			if j == len(uids) {
-				break
-			}
-			if uids[j] != r.uid {
-				continue
-			}
+		if want, done := wanted.want(r.uid); done {
+			break
+		} else if !want {
+			continue
 		}
 		m := &Message{UID: r.uid, ModSeq: r.modseq, Flags: r.flags, Keywords: r.keywords,
 			InternalDate: time.UnixMilli(r.idate), Size: r.size, blobID: r.blobID}
@@ -299,8 +293,8 @@ func (s *Store) messages(ctx context.Context, mailboxID int64, uids []uint32, f 
 		return fmt.Errorf("mailstore: messages: %w", err)
 	}
 	defer rows.Close()
-	// The range query may return UIDs not asked for; walk both sorted lists together.
-	j := 0
+	// The range query may return UIDs not asked for.
+	wanted := uidFilter{uids: uids}
 	for rows.Next() {
 		var m Message
 		var kw string
@@ -328,16 +322,10 @@ func (s *Store) messages(ctx context.Context, mailboxID int64, uids []uint32, f 
 		if err := rows.Scan(dst...); err != nil {
 			return err
 		}
-		if uids != nil {
-			for j < len(uids) && uids[j] < m.UID {
-				j++
-			}
-			if j == len(uids) {
-				break
-			}
-			if uids[j] != m.UID {
-				continue
-			}
+		if want, done := wanted.want(m.UID); done {
+			break
+		} else if !want {
+			continue
 		}
 		m.Keywords = splitKeywords(kw)
 		m.InternalDate = time.UnixMilli(idate)
@@ -356,6 +344,27 @@ func (s *Store) messages(ctx context.Context, mailboxID int64, uids []uint32, f 
 		}
 	}
 	return rows.Err()
+}
+
+// uidFilter picks, from UIDs seen in ascending order, those in a sorted list (nil: every one),
+// walking both together.
+type uidFilter struct {
+	uids []uint32
+	j    int
+}
+
+// want reports whether uid is in the list, and done whether no UID after it can be.
+func (f *uidFilter) want(uid uint32) (want, done bool) {
+	if f.uids == nil {
+		return true, false
+	}
+	for f.j < len(f.uids) && f.uids[f.j] < uid {
+		f.j++
+	}
+	if f.j == len(f.uids) {
+		return false, true
+	}
+	return f.uids[f.j] == uid, false
 }
 
 // OpenBody opens the raw content of a message for reading: from the database when it is kept
