@@ -298,12 +298,16 @@ func (ps *parser) multipart(p *Part, body []byte, depth int) error {
 		p.Lines = int64(bytes.Count(body, []byte("\n")))
 		return nil
 	}
+	heads := make([]Header, len(starts))
+	headLens := make([]int, len(starts))
+	for i, s := range starts {
+		heads[i], headLens[i] = ParseHeader(body[s:ends[i]])
+	}
 	// The versions of a multipart/alternative carry the same text (RFC 2046 §5.1.4): with a
 	// text/plain one, only that one is searched, not the HTML again.
 	plain := -1
 	if p.Subtype == "alternative" {
-		for i, s := range starts {
-			h, _ := ParseHeader(body[s:ends[i]])
+		for i, h := range heads {
 			if t, _ := parseMediaType(h.Get("Content-Type")); t == "text/plain" || t == "" {
 				plain = i
 				break
@@ -311,13 +315,11 @@ func (ps *parser) multipart(p *Part, body []byte, depth int) error {
 		}
 	}
 	for i, s := range starts {
-		sub := body[s:ends[i]]
-		h, hb := ParseHeader(sub)
 		quiet := plain >= 0 && i != plain
 		if quiet {
 			ps.quiet++
 		}
-		child, err := ps.part(h, base+int64(s), base+int64(s+hb), base+int64(ends[i]), defType, defSub, depth+1)
+		child, err := ps.part(heads[i], base+int64(s), base+int64(s+headLens[i]), base+int64(ends[i]), defType, defSub, depth+1)
 		if quiet {
 			ps.quiet--
 		}
