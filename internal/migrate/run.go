@@ -509,7 +509,8 @@ func collectBodies(cmd *imapclient.FetchCommand, max int64) ([]*fetchBuffer, err
 				if it.Literal == nil {
 					continue
 				}
-				if n := it.Literal.Size(); n > max {
+				n := it.Literal.Size()
+				if n > max {
 					// Larger than the listing said: read past it, keep nothing.
 					if _, err := io.Copy(io.Discard, it.Literal); err != nil {
 						cmd.Close()
@@ -518,7 +519,7 @@ func collectBodies(cmd *imapclient.FetchCommand, max int64) ([]*fetchBuffer, err
 					fb.size = n
 					continue
 				}
-				raw := make([]byte, it.Literal.Size())
+				raw := make([]byte, n)
 				if _, err := io.ReadFull(it.Literal, raw); err != nil {
 					cmd.Close()
 					return nil, err
