@@ -782,3 +782,19 @@ func TestSelectFirstUnseen(t *testing.T) {
 		t.Errorf("the last one unseen again:\n%s", out)
 	}
 }
+
+// TestSearchBeyondASCII: SEARCH finds words beyond ASCII whatever their case, in a decoded
+// header field and in the raw header block (TEXT), through the database.
+func TestSearchBeyondASCII(t *testing.T) {
+	e := setup(t)
+	e.deliver(t, "mario@x.test", "INBOX", msg("Gita a Città di Castello", "corpo"))
+	e.deliver(t, "mario@x.test", "INBOX", msg("Nulla", "niente"))
+	c := login(t, e, "mario@x.test")
+	c.ok("ENABLE UTF8=ACCEPT")
+	c.ok("SELECT INBOX")
+	for _, cmd := range []string{`UID SEARCH SUBJECT "CITTÀ DI"`, `UID SEARCH TEXT "CITTÀ DI"`, `UID SEARCH CHARSET UTF-8 SUBJECT "città"`} {
+		if out := c.ok(cmd); !strings.Contains(out, "* SEARCH 1\n") {
+			t.Errorf("%s:\n%s", cmd, out)
+		}
+	}
+}
